@@ -1,0 +1,20 @@
+"""Shared test fixtures: small generated data, deterministic torch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """Real-data root from SCNS_DATA_DIR; the test is skipped when it is unset."""
+    root = os.environ.get("SCNS_DATA_DIR")
+    if not root:
+        pytest.skip("SCNS_DATA_DIR is not set (real datasets unavailable)")
+    return Path(root)
