@@ -1,0 +1,243 @@
+"""Run configuration: frozen dataclasses per section, YAML presets and dotted overrides.
+
+A run is fully described by one :class:`Config`. It is built from defaults, then an optional YAML
+file, then dotted overrides such as ``optim.lr=0.1``; the resolved result is saved in the run
+directory (``config.yaml``) so a run can be resumed or reproduced from it alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value or key; the message says which and what is allowed."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data, where it lives, and how it is batched."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    batch_size: int = 64
+    eval_batch_size: int = 500
+    augment: bool = True
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which architecture to train (a name from ``scns models``)."""
+
+    name: str = "resnet8"
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """SGD and its learning-rate schedule.
+
+    ``schedule`` is one of ``multistep`` (lr x ``gamma`` at each epoch in ``milestones``, the CRD
+    benchmark's schedule), ``cosine`` (to 0 over the run) or ``onecycle`` (linear warm-up over
+    ``pct_start`` of the steps to ``lr``, then linear decay to 0).
+    """
+
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    schedule: str = "multistep"
+    milestones: tuple[int, ...] = (150, 180, 210)
+    gamma: float = 0.1
+    pct_start: float = 0.25
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How long to train and the run's bookkeeping."""
+
+    epochs: int = 240
+    seed: int = 0
+    device: str = "auto"
+    deterministic: bool = False
+    amp: bool = True
+    channels_last: bool = True
+    out_dir: str = "runs"
+    name: str | None = None
+    log_every: int = 50
+    eval_every: int = 1
+    progress: bool = True
+    skip_nonfinite: int = 0
+    max_steps_per_epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples become lists), suitable for YAML/JSON."""
+        return _to_plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Config:
+        """Build from a nested dict; unknown sections or keys raise :class:`ConfigError`."""
+        return _apply_mapping(cls(), data, prefix="")
+
+    def with_overrides(self, overrides: Iterable[str] | Mapping[str, Any]) -> Config:
+        """Apply dotted overrides, either ``["optim.lr=0.1", ...]`` or ``{"optim.lr": 0.1}``.
+
+        String values are parsed as YAML scalars (``0.1``, ``true``, ``[150, 180]``, ``null``).
+        """
+        items = (
+            overrides.items() if isinstance(overrides, Mapping) else (_split_override(o) for o in overrides)
+        )
+        config = self
+        for key, value in items:
+            config = _set_dotted(config, key, value)
+        return config
+
+    def save(self, path: str | Path) -> None:
+        """Write the resolved config as YAML."""
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        """Read a YAML config (a preset or a run's saved ``config.yaml``)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                f"config file {path} must hold a mapping of sections, got {type(data).__name__}"
+            )
+        return cls.from_dict(data)
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _split_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like section.key=value, e.g. optim.lr=0.1")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def _apply_mapping(obj: Any, data: Mapping[str, Any], prefix: str) -> Any:
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        sub = _field_value(obj, key, dotted)
+        if dataclasses.is_dataclass(sub):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"'{dotted}' is a section; give a mapping of its keys, not {value!r}")
+            obj = replace(obj, **{key: _apply_mapping(sub, value, dotted + ".")})
+        else:
+            obj = replace(obj, **{key: _coerce(obj, key, value, dotted)})
+    return obj
+
+
+def _set_dotted(config: Any, dotted: str, value: Any) -> Any:
+    head, _, rest = dotted.partition(".")
+    sub = _field_value(config, head, dotted)
+    if rest:
+        if not dataclasses.is_dataclass(sub):
+            raise ConfigError(f"'{head}' is not a section, so '{dotted}' is not a valid key")
+        return replace(config, **{head: _set_dotted(sub, rest, value)})
+    if dataclasses.is_dataclass(sub):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"'{dotted}' is a section; set one of its keys, e.g. {dotted}.<key>=...")
+        return replace(config, **{head: _apply_mapping(sub, value, dotted + ".")})
+    return replace(config, **{head: _coerce(config, head, value, dotted)})
+
+
+def _field_value(obj: Any, key: str, dotted: str) -> Any:
+    names = [f.name for f in fields(obj)]
+    if key not in names:
+        raise ConfigError(f"unknown config key '{dotted}'. Valid keys here: {', '.join(names)}")
+    return getattr(obj, key)
+
+
+def _coerce(obj: Any, key: str, value: Any, dotted: str) -> Any:
+    """Check ``value`` against the field's annotated type, converting where unambiguous."""
+    hint = typing.get_type_hints(type(obj))[key]
+    try:
+        return _coerce_to(hint, value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"'{dotted}' expects {_type_name(hint)}, got {value!r}") from None
+
+
+def _coerce_to(hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce_to(option, value)
+            except (TypeError, ValueError):
+                continue
+        raise TypeError(value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        (item,) = typing.get_args(hint)[:1]
+        return tuple(_coerce_to(item, v) for v in value)
+    if origin in (list, dict):
+        if not isinstance(value, origin):
+            raise TypeError(value)
+        return value
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise TypeError(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise TypeError(value)
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(value)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise TypeError(value)
+        return value
+    raise TypeError(value)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

@@ -1,0 +1,146 @@
+"""Atomic, resumable checkpoints.
+
+A checkpoint is one ``torch.save`` file holding everything a run needs to continue: model,
+optimizer, objective (memory banks, sampler tables, loss normalisers), epoch, step, the resolved
+config and RNG states. It is written to a temporary file in the same directory, flushed and
+fsynced, then renamed over the target, so a crash at any moment leaves either the old or the new
+checkpoint, never a torn one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKPOINT_NAME = "last.pt"
+BEST_NAME = "best.pt"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable, or does not fit the model it is loaded into."""
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file + fsync + rename + directory fsync)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # some filesystems do not allow opening directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Serialise ``state`` with ``torch.save`` and write it atomically to ``path``."""
+    buffer = io.BytesIO()
+    torch.save({"format_version": FORMAT_VERSION, **state}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def resolve_checkpoint_path(path: str | Path, name: str = CHECKPOINT_NAME) -> Path:
+    """Accept a checkpoint file or a run directory (then ``<dir>/checkpoints/<name>``)."""
+    path = Path(path)
+    if path.is_dir():
+        candidate = path / "checkpoints" / name
+        if not candidate.is_file():
+            raise CheckpointError(
+                f"run directory {path} has no checkpoint {candidate.relative_to(path)}; "
+                "was the run started, and did it finish at least one epoch?"
+            )
+        return candidate
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path} (give a .pt file or a run directory)")
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (file or run directory)."""
+    path = resolve_checkpoint_path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:  # torch raises many types for torn or foreign files
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: {err}. The file is corrupt or not a scns checkpoint."
+        ) from None
+    if not isinstance(state, dict) or "format_version" not in state:
+        raise CheckpointError(f"{path} is not a scns checkpoint (no format_version)")
+    state["path"] = str(path)
+    return state
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (used to key caches derived from a checkpoint)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Global RNG states (torch CPU, CUDA if present)."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_trained_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the trained model stored in a checkpoint (file or run directory), in eval mode.
+
+    Returns ``(model, state)``; ``state`` is the whole checkpoint dict (``config``, ``classes``,
+    ``num_classes``, ``epoch``, ``path`` ...), so callers can find the dataset it was trained on.
+    """
+    from scns.models import create_model  # models sit below train; imported lazily to keep start-up light
+
+    state = load_checkpoint(path, map_location=device)
+    try:
+        arch = state["config"]["model"]["name"]
+        num_classes = int(state["num_classes"])
+        weights = state["model"]
+    except (KeyError, TypeError) as err:
+        raise CheckpointError(
+            f"checkpoint {state['path']} lacks {err}; it was not written by `scns train`"
+        ) from None
+    model = create_model(arch, num_classes=num_classes)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint {state['path']} does not fit model '{arch}': {err}") from None
+    return model.to(device).eval(), state
