@@ -165,18 +165,19 @@ def _apply_mapping(obj: Any, data: Mapping[str, Any], prefix: str) -> Any:
     return obj
 
 
-def _set_dotted(config: Any, dotted: str, value: Any) -> Any:
+def _set_dotted(config: Any, dotted: str, value: Any, prefix: str = "") -> Any:
     head, _, rest = dotted.partition(".")
-    sub = _field_value(config, head, dotted)
+    full = f"{prefix}{dotted}"
+    sub = _field_value(config, head, f"{prefix}{head}")
     if rest:
         if not dataclasses.is_dataclass(sub):
-            raise ConfigError(f"'{head}' is not a section, so '{dotted}' is not a valid key")
-        return replace(config, **{head: _set_dotted(sub, rest, value)})
+            raise ConfigError(f"'{prefix}{head}' is not a section, so '{full}' is not a valid key")
+        return replace(config, **{head: _set_dotted(sub, rest, value, f"{prefix}{head}.")})
     if dataclasses.is_dataclass(sub):
         if not isinstance(value, Mapping):
-            raise ConfigError(f"'{dotted}' is a section; set one of its keys, e.g. {dotted}.<key>=...")
-        return replace(config, **{head: _apply_mapping(sub, value, dotted + ".")})
-    return replace(config, **{head: _coerce(config, head, value, dotted)})
+            raise ConfigError(f"'{full}' is a section; set one of its keys, e.g. {full}.<key>=...")
+        return replace(config, **{head: _apply_mapping(sub, value, full + ".")})
+    return replace(config, **{head: _coerce(config, head, value, full)})
 
 
 def _field_value(obj: Any, key: str, dotted: str) -> Any:
@@ -229,6 +230,8 @@ def _coerce_to(hint: Any, value: Any) -> Any:
             raise TypeError(value)
         return int(value)
     if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            return float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(value)
         return float(value)

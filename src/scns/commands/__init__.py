@@ -1,1 +1,1 @@
-"""scns.commands."""
+"""One module per ``scns`` sub-command; each exposes ``add_parser(subparsers)``."""

@@ -1,10 +1,13 @@
-"""What every objective returns from one step."""
+"""What an objective is, and what it returns from one step."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
+
+from scns.data.batch import Batch
 
 
 @dataclass
@@ -12,13 +15,44 @@ class StepOutput:
     """Result of ``Objective.forward(batch)``.
 
     Attributes:
-        loss: scalar tensor to back-propagate (the weighted sum of ``parts``).
+        loss: scalar tensor to back-propagate (the sum of ``parts``).
         parts: named loss terms, each a scalar tensor already weighted, for logging.
         logits: [B, C] class scores of the trained model, for accuracy metrics.
-        stats: optional detached diagnostics (e.g. mean anchor-negative similarity), scalars.
+        stats: detached scalar diagnostics (e.g. mean anchor-negative similarity).
     """
 
     loss: Tensor
     parts: dict[str, Tensor]
     logits: Tensor
     stats: dict[str, Tensor] = field(default_factory=dict)
+
+
+class Objective(nn.Module):
+    """A training objective around one trained network (``self.model``).
+
+    The engine drives it with a fixed protocol, identical for every method:
+    ``on_epoch_start(epoch, generator)`` -> per step ``forward(batch)``, backward, optimizer step,
+    ``after_step()`` -> state saved with ``state_dict()``. Anything a method needs to remember
+    (memory banks, sampler tables, normalisers) is a buffer or submodule, so it is checkpointed.
+    """
+
+    model: nn.Module
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.generator: torch.Generator | None = None
+
+    def on_epoch_start(self, epoch: int, generator: torch.Generator) -> None:
+        """Called before each epoch with that epoch's random generator (a function of seed and epoch)."""
+        self.generator = generator
+
+    def after_step(self) -> None:
+        """Called after the optimizer step (e.g. to update memory banks with detached embeddings)."""
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters the optimizer updates (frozen parts such as a teacher excluded)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def forward(self, batch: Batch) -> StepOutput:  # pragma: no cover - interface
+        raise NotImplementedError

@@ -1,0 +1,22 @@
+"""``scns datasets``: the datasets scns reads, with their geometry and where they come from."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("datasets", help="list the supported datasets")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scns.data import get_spec, list_datasets
+
+    print(f"{'dataset':<14} {'classes':>7} {'size':>5} {'pad':>4}  needs --data-dir")
+    for name in list_datasets():
+        spec = get_spec(name)
+        print(
+            f"{name:<14} {spec.num_classes:>7} {spec.image_size:>5} {spec.pad:>4}  {'yes' if spec.needs_data_dir else 'no (bundled)'}"
+        )
+    return 0

@@ -1,0 +1,451 @@
+"""The training engine: one straight loop, identical for every method.
+
+``fit`` builds data, model and objective from a :class:`~scns.config.Config`, trains epoch by epoch,
+evaluates, logs metrics as JSON lines and writes an atomic checkpoint after every epoch. A run
+resumed from its directory continues from the last checkpoint; since every epoch's shuffling,
+augmentation and sampling randomness is a pure function of (seed, epoch), a resumed run in
+deterministic mode ends with exactly the weights and metrics of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from scns.config import Config, ConfigError
+from scns.data import DeviceLoader, ImageSet, get_spec, load_dataset
+from scns.data.augment import BatchTransform
+from scns.objectives import Objective
+from scns.train import checkpoint as ckpt
+from scns.train.metrics import MeanMeter, topk_correct
+from scns.train.schedule import lr_at
+
+METRICS_NAME = "metrics.jsonl"
+SUMMARY_NAME = "summary.json"
+CONFIG_NAME = "config.yaml"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; a diagnostic checkpoint was written next to the run's checkpoints."""
+
+
+ObjectiveFactory = Callable[[Config, nn.Module, ImageSet, torch.device], Objective]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but no CUDA device is available; use --device cpu or auto")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise ConfigError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
+    return torch.device(name)
+
+
+def epoch_generator(seed: int, epoch: int, device: torch.device, stream: int = 0) -> torch.Generator:
+    """A generator whose state depends only on (seed, epoch, stream): resume-safe randomness."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed((seed * 1_000_003 + epoch * 7_919 + stream * 104_729) % (2**63 - 1))
+    return generator
+
+
+def set_deterministic(enabled: bool) -> None:
+    """Ask torch for deterministic kernels (needed for bit-exact resume on GPU)."""
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.use_deterministic_algorithms(False)
+
+
+@dataclass
+class EvalResult:
+    top1: float
+    top5: float
+    loss: float
+    n: int
+
+    def as_dict(self, prefix: str = "test_") -> dict[str, float]:
+        return {f"{prefix}top1": self.top1, f"{prefix}top5": self.top5, f"{prefix}loss": self.loss}
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    transform: BatchTransform,
+    batch_size: int,
+    device: torch.device,
+    autocast: contextlib.AbstractContextManager | None = None,
+) -> EvalResult:
+    """Top-1/top-5 accuracy (percent) and mean cross-entropy of ``model`` on a labelled set.
+
+    Args:
+        images: uint8 [N, H, W, 3] (any device). labels: int64 [N].
+    """
+    was_training = model.training
+    model.eval()
+    loader = DeviceLoader(
+        images, labels, batch_size, device=device, transform=transform, shuffle=False, drop_last=False
+    )
+    correct = torch.zeros(2, device=device)
+    loss_sum = torch.zeros((), device=device)
+    for batch in loader:
+        with autocast or contextlib.nullcontext():
+            logits, _ = model(batch.x)
+        logits = logits.float()
+        correct += topk_correct(logits, batch.y, (1, 5))
+        loss_sum += F.cross_entropy(logits, batch.y, reduction="sum")
+    model.train(was_training)
+    n = int(labels.numel())
+    top1, top5 = (100.0 * correct / max(1, n)).tolist()
+    return EvalResult(top1=top1, top5=top5, loss=float(loss_sum) / max(1, n), n=n)
+
+
+def default_run_name(config: Config) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{config.data.dataset}-{config.model.name}-s{config.train.seed}-{stamp}"
+
+
+class Trainer:
+    """Trains one run. Build with :meth:`create` (new run) or :meth:`resume` (existing run directory)."""
+
+    def __init__(
+        self, config: Config, run_dir: Path, objective_factory: ObjectiveFactory | None = None
+    ) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.device = resolve_device(config.train.device)
+        self.objective_factory = objective_factory or default_objective_factory
+        self.start_epoch = 0
+        self.global_step = 0
+        self.best_top1 = -math.inf
+        self.nonfinite_skipped = 0
+        self._built = False
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def create(cls, config: Config, run_dir: str | Path | None = None, **kwargs: Any) -> Trainer:
+        """A new run; ``run_dir`` defaults to ``<train.out_dir>/<train.name or generated>``."""
+        if run_dir is None:
+            run_dir = Path(config.train.out_dir) / (config.train.name or default_run_name(config))
+        run_dir = Path(run_dir)
+        if (run_dir / "checkpoints" / ckpt.CHECKPOINT_NAME).exists():
+            raise ConfigError(
+                f"run directory {run_dir} already holds a run; use `--resume {run_dir}` or another name"
+            )
+        trainer = cls(config, run_dir, **kwargs)
+        return trainer
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, overrides: list[str] | None = None, **kwargs: Any) -> Trainer:
+        """Continue the run in ``run_dir`` from its last checkpoint (a run with none starts over)."""
+        run_dir = Path(run_dir)
+        config_path = run_dir / CONFIG_NAME
+        if not config_path.is_file():
+            raise ConfigError(f"{run_dir} is not a scns run directory (no {CONFIG_NAME})")
+        config = Config.load(config_path).with_overrides(overrides or [])
+        trainer = cls(config, run_dir, **kwargs)
+        trainer._resume_from = run_dir / "checkpoints" / ckpt.CHECKPOINT_NAME
+        return trainer
+
+    def build(self) -> None:
+        """Load data, build model/objective/optimizer, restore a checkpoint when resuming."""
+        cfg = self.config
+        set_deterministic(cfg.train.deterministic)
+        torch.manual_seed(cfg.train.seed)
+        self.spec = get_spec(cfg.data.dataset)
+        root = cfg.data.data_dir
+        self.train_set = load_dataset(cfg.data.dataset, root, "train", download=cfg.data.download)
+        self.test_set = load_dataset(cfg.data.dataset, root, "test", download=False)
+        self.num_classes = len(self.train_set.classes)
+        on_cuda = self.device.type == "cuda"
+        memory_format = torch.channels_last if (on_cuda and cfg.train.channels_last) else None
+        self.train_transform = BatchTransform.from_spec(
+            self.spec, train=cfg.data.augment, channels_last=memory_format is not None
+        )
+        self.eval_transform = BatchTransform.from_spec(
+            self.spec, train=False, channels_last=memory_format is not None
+        )
+        self.loader = DeviceLoader(
+            self.train_set.images,
+            self.train_set.labels,
+            cfg.data.batch_size,
+            device=self.device,
+            transform=self.train_transform,
+            shuffle=True,
+            drop_last=True,
+            seed=cfg.train.seed,
+        )
+        if len(self.loader) == 0:
+            raise ConfigError(
+                f"data.batch_size={cfg.data.batch_size} exceeds the {len(self.train_set.labels)} training samples"
+            )
+        from scns.models import create_model
+
+        model = create_model(cfg.model.name, num_classes=self.num_classes).to(self.device)
+        if memory_format is not None:
+            model = model.to(memory_format=memory_format)
+        self.model = model
+        self.objective = self.objective_factory(cfg, model, self.train_set, self.device).to(self.device)
+        self.optimizer = torch.optim.SGD(
+            self.objective.trainable_parameters(),
+            lr=cfg.optim.lr,
+            momentum=cfg.optim.momentum,
+            nesterov=cfg.optim.nesterov,
+            weight_decay=cfg.optim.weight_decay,
+        )
+        self.autocast = (
+            torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+            if (on_cuda and cfg.train.amp)
+            else contextlib.nullcontext()
+        )
+        self.steps_per_epoch = len(self.loader)
+        if cfg.train.max_steps_per_epoch:
+            self.steps_per_epoch = min(self.steps_per_epoch, cfg.train.max_steps_per_epoch)
+        resume_from = getattr(self, "_resume_from", None)
+        if resume_from is not None and resume_from.is_file():
+            self._restore(ckpt.load_checkpoint(resume_from, map_location=self.device))
+        self._built = True
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self, epoch_done: int) -> dict[str, Any]:
+        model_keys = {f"model.{k}" for k in self.model.state_dict()}
+        objective_state = {k: v for k, v in self.objective.state_dict().items() if k not in model_keys}
+        return {
+            "config": self.config.to_dict(),
+            "num_classes": self.num_classes,
+            "classes": list(self.train_set.classes),
+            "model": self.model.state_dict(),
+            "objective": objective_state,
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": epoch_done,
+            "global_step": self.global_step,
+            "best_top1": self.best_top1,
+            "nonfinite_skipped": self.nonfinite_skipped,
+            "rng": ckpt.capture_rng_state(),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        missing, unexpected = self.objective.load_state_dict(state["objective"], strict=False)
+        missing = [k for k in missing if not k.startswith("model.")]
+        if missing or unexpected:
+            raise ckpt.CheckpointError(
+                f"checkpoint {state['path']} does not match this objective (missing {missing}, unexpected {unexpected})"
+            )
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.start_epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        self.best_top1 = float(state["best_top1"])
+        self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
+        ckpt.restore_rng_state(state["rng"])
+        self._truncate_metrics(self.start_epoch)
+
+    def _truncate_metrics(self, epochs_done: int) -> None:
+        """Drop metric lines of epochs after the checkpoint (a killed run may have logged them)."""
+        path = self.run_dir / METRICS_NAME
+        if not path.exists():
+            return
+        kept = [
+            line
+            for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line)["epoch"] < epochs_done
+        ]
+        ckpt.atomic_write_bytes(path, ("\n".join(kept) + "\n" if kept else "").encode())
+
+    # ------------------------------------------------------------------ loop
+    def fit(self) -> dict[str, Any]:
+        """Train to ``train.epochs``; returns the run summary (also written to ``summary.json``)."""
+        if not self._built:
+            self.build()
+        cfg = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.save(self.run_dir / CONFIG_NAME)
+        started = time.perf_counter()
+        last_eval: EvalResult | None = None
+        for epoch in range(self.start_epoch, cfg.train.epochs):
+            record = self._train_epoch(epoch)
+            if (epoch + 1) % cfg.train.eval_every == 0 or epoch + 1 == cfg.train.epochs:
+                last_eval = self.evaluate()
+                record.update(last_eval.as_dict())
+                improved = last_eval.top1 > self.best_top1
+                self.best_top1 = max(self.best_top1, last_eval.top1)
+            else:
+                improved = False
+            record["best_top1"] = self.best_top1
+            self._append_metrics(record)
+            self._save(epoch + 1, improved)
+            self._print_epoch(record)
+        summary = self._summary(last_eval, time.perf_counter() - started)
+        ckpt.atomic_write_bytes(self.run_dir / SUMMARY_NAME, json.dumps(summary, indent=2).encode())
+        return summary
+
+    def _train_epoch(self, epoch: int) -> dict[str, Any]:
+        cfg = self.config
+        self.objective.train()
+        self.loader.set_epoch(epoch)
+        self.objective.on_epoch_start(epoch, epoch_generator(cfg.train.seed, epoch, self.device, stream=1))
+        meter = MeanMeter()
+        progress = self._progress(epoch)
+        epoch_start = time.perf_counter()
+        seen = 0
+        for step_in_epoch, batch in enumerate(self.loader):
+            if step_in_epoch >= self.steps_per_epoch:
+                break
+            lr = lr_at(self.global_step, self.steps_per_epoch, cfg.train.epochs, cfg.optim)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            with self.autocast:
+                out = self.objective(batch)
+            # One scalar sync per step: a non-finite update must never reach the weights
+            # (torch's GradScaler makes the same trade).
+            if not bool(torch.isfinite(out.loss)):
+                self._handle_nonfinite(epoch, step_in_epoch, out)
+                continue
+            self.optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            self.optimizer.step()
+            self.objective.after_step()
+            self.global_step += 1
+            n = batch.y.numel()
+            seen += n
+            acc = topk_correct(out.logits.detach().float(), batch.y, (1,))[0] * (100.0 / n)
+            meter.update({"loss": out.loss, "acc": acc, **out.parts, **out.stats}, n)
+            if progress is not None and (step_in_epoch + 1) % cfg.train.log_every == 0:
+                values = meter.compute()
+                rate = seen / max(1e-9, time.perf_counter() - epoch_start)
+                progress.set_postfix(
+                    loss=f"{values['loss']:.3f}", acc=f"{values['acc']:.1f}", img_s=f"{rate:.0f}"
+                )
+                progress.update(cfg.train.log_every)
+        if progress is not None:
+            progress.close()
+        elapsed = time.perf_counter() - epoch_start
+        values = meter.compute()
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "lr": lr_at(max(0, self.global_step - 1), self.steps_per_epoch, cfg.train.epochs, cfg.optim),
+            "train_loss": values.pop("loss", float("nan")),
+            "train_acc": values.pop("acc", float("nan")),
+            "epoch_time_s": elapsed,
+            "images_per_s": seen / max(elapsed, 1e-9),
+        }
+        record.update({f"train_{k}": v for k, v in values.items()})
+        return record
+
+    def _handle_nonfinite(self, epoch: int, step_in_epoch: int, out: Any) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        parts = {k: float(v.detach()) for k, v in out.parts.items()}
+        if self.nonfinite_skipped < self.config.train.skip_nonfinite:
+            self.nonfinite_skipped += 1
+            print(
+                f"warning: non-finite loss at epoch {epoch} step {step_in_epoch} (parts {parts}); step skipped "
+                f"({self.nonfinite_skipped}/{self.config.train.skip_nonfinite} allowed)",
+                file=sys.stderr,
+            )
+            return
+        path = self.run_dir / "checkpoints" / f"nonfinite-epoch{epoch}-step{step_in_epoch}.pt"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt.save_checkpoint(path, {**self.state_dict(epoch), "nonfinite_parts": parts})
+        raise NonFiniteLossError(
+            f"loss is not finite at epoch {epoch}, step {step_in_epoch} (parts: {parts}). "
+            f"Model state before this step saved to {path}. Lower optim.lr, check the data, "
+            "or pass --skip-nonfinite N to tolerate up to N such steps."
+        )
+
+    def evaluate(self) -> EvalResult:
+        return evaluate(
+            self.model,
+            self.test_set.images,
+            self.test_set.labels,
+            self.eval_transform,
+            self.config.data.eval_batch_size,
+            self.device,
+            self.autocast,
+        )
+
+    # ------------------------------------------------------------------ output
+    def _save(self, epochs_done: int, improved: bool) -> None:
+        directory = self.run_dir / "checkpoints"
+        last = directory / ckpt.CHECKPOINT_NAME
+        ckpt.save_checkpoint(last, self.state_dict(epochs_done))
+        if improved:
+            tmp = directory / f".{ckpt.BEST_NAME}.tmp"
+            shutil.copyfile(last, tmp)
+            os.replace(tmp, directory / ckpt.BEST_NAME)
+
+    def _append_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / METRICS_NAME, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _progress(self, epoch: int) -> Any:
+        if not self.config.train.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(
+            total=self.steps_per_epoch * self.config.data.batch_size,
+            desc=f"epoch {epoch + 1}/{self.config.train.epochs}",
+            unit="img",
+            leave=False,
+            file=sys.stderr,
+            disable=not sys.stderr.isatty(),
+        )
+
+    def _print_epoch(self, record: dict[str, Any]) -> None:
+        if not self.config.train.progress:
+            return
+        test = (
+            f" test top1 {record['test_top1']:.2f} top5 {record['test_top5']:.2f}"
+            if "test_top1" in record
+            else ""
+        )
+        print(
+            f"epoch {record['epoch'] + 1:>3}/{self.config.train.epochs} loss {record['train_loss']:.4f} "
+            f"train acc {record['train_acc']:.2f}{test} lr {record['lr']:.4g} "
+            f"({record['images_per_s']:.0f} img/s)",
+            flush=True,
+        )
+
+    def _summary(self, last_eval: EvalResult | None, wall_s: float) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir),
+            "dataset": self.config.data.dataset,
+            "model": self.config.model.name,
+            "epochs": self.config.train.epochs,
+            "seed": self.config.train.seed,
+            "final_top1": last_eval.top1 if last_eval else None,
+            "final_top5": last_eval.top5 if last_eval else None,
+            "best_top1": self.best_top1 if self.best_top1 > -math.inf else None,
+            "wall_time_s_this_session": wall_s,
+            "device": str(self.device),
+            "nonfinite_skipped": self.nonfinite_skipped,
+        }
+
+
+def default_objective_factory(
+    config: Config, model: nn.Module, train_set: ImageSet, device: torch.device
+) -> Objective:
+    """Plain cross-entropy (the supervised baseline)."""
+    from scns.objectives import SupervisedObjective
+
+    return SupervisedObjective(model, label_smoothing=config.optim.label_smoothing)

@@ -1,0 +1,58 @@
+"""Config: defaults, YAML round trip, dotted overrides and type checking."""
+
+from __future__ import annotations
+
+import pytest
+
+from scns.config import Config, ConfigError
+
+
+def test_yaml_round_trip_preserves_every_value(tmp_path):
+    config = Config().with_overrides(
+        ["optim.lr=0.1", "optim.milestones=[5, 8]", "data.dataset=cifar100", "train.name=x"]
+    )
+    path = tmp_path / "c.yaml"
+    config.save(path)
+    assert Config.load(path) == config
+
+
+def test_dotted_overrides_parse_yaml_scalars():
+    config = Config().with_overrides(
+        ["optim.lr=1e-3", "optim.nesterov=true", "data.data_dir=null", "train.epochs=3"]
+    )
+    assert config.optim.lr == pytest.approx(1e-3)
+    assert config.optim.nesterov is True
+    assert config.data.data_dir is None
+    assert config.train.epochs == 3
+
+
+def test_int_given_for_float_is_accepted_and_tuple_coerced():
+    config = Config().with_overrides({"optim.lr": 1, "optim.milestones": [3]})
+    assert isinstance(config.optim.lr, float) and config.optim.milestones == (3,)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.lrr=0.1", "unknown config key 'optim.lrr'"),
+        ("nosection.lr=1", "unknown config key 'nosection'"),
+        ("train.epochs=2.5", "'train.epochs' expects int"),
+        ("optim.nesterov=3", "'optim.nesterov' expects bool"),
+        ("optim=3", "is a section"),
+        ("optim.lr", "must look like section.key=value"),
+    ],
+)
+def test_bad_overrides_name_the_problem(override, message):
+    with pytest.raises(ConfigError, match=message):
+        Config().with_overrides([override])
+
+
+def test_from_dict_rejects_unknown_keys_and_missing_file_is_clear(tmp_path):
+    with pytest.raises(ConfigError, match="Valid keys here"):
+        Config.from_dict({"optim": {"learning_rate": 0.1}})
+    with pytest.raises(ConfigError, match="not found"):
+        Config.load(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        Config.load(bad)
