@@ -1,0 +1,41 @@
+"""InfoNCE: softmax cross-entropy of the positive against its negatives."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from scns.losses.registry import LOSSES
+
+
+class InfoNCELoss(nn.Module):
+    """Mean over anchors of ``-log softmax([s_pos, s_1..s_K] / T)[0]``.
+
+    Args:
+        temperature: T > 0.
+    """
+
+    def __init__(self, temperature: float = 0.07) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = float(temperature)
+
+    def forward(self, pos_scores: Tensor, neg_scores: Tensor) -> Tensor:
+        """pos_scores [B] and neg_scores [B, K] -> scalar loss."""
+        if pos_scores.dim() != 1 or neg_scores.dim() != 2 or neg_scores.shape[0] != pos_scores.shape[0]:
+            raise ValueError(
+                f"expected pos_scores [B] and neg_scores [B, K], got {tuple(pos_scores.shape)} and {tuple(neg_scores.shape)}"
+            )
+        logits = torch.cat([pos_scores.unsqueeze(1), neg_scores], dim=1) / self.temperature
+        target = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+        return F.cross_entropy(logits, target)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"
+
+
+@LOSSES.register("infonce")
+def _build_infonce(temperature: float = 0.07) -> InfoNCELoss:
+    return InfoNCELoss(temperature)

@@ -1,0 +1,99 @@
+"""CRD's noise-contrastive estimation loss over memory-bank scores."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from scns.losses.registry import LOSSES
+
+ZMode = Literal["first_batch", "running"]
+
+
+class NCELoss(nn.Module):
+    """NCE with a uniform noise distribution Pn = 1 / N, as in CRD.
+
+    P(pos | v) is modelled as ``exp(s / T) / Z`` for a score s. The partition estimate
+    ``Z = mean(exp(s / T)) * N`` over a batch's [B, 1 + K] scores is taken from the first batch and
+    then frozen ("first_batch", CRD's choice) or tracked as an exponential moving average
+    ``Z <- momentum * Z + (1 - momentum) * Z_batch`` ("running"; the batch's own estimate is
+    included before the loss is computed). Z is a constant for the gradient. It lives in the
+    ``log_z`` buffer (NaN until the first batch), so a resumed run keeps it.
+
+    Loss per anchor, with P_0 the positive's and P_k the negatives' probabilities::
+
+        -[log(P_0 / (P_0 + K Pn)) + sum_k log(K Pn / (P_k + K Pn))]
+
+    averaged over the batch (computed stably in log space, without CRD's 1e-7 epsilon).
+
+    Args:
+        n_data: N, the number of samples in the bank (noise distribution 1 / N).
+        temperature: T > 0.
+        z_mode: "first_batch" or "running".
+        momentum: EMA weight of the old estimate in "running" mode, in [0, 1).
+    """
+
+    def __init__(
+        self, n_data: int, temperature: float = 0.07, z_mode: ZMode = "first_batch", momentum: float = 0.99
+    ) -> None:
+        super().__init__()
+        if n_data < 1:
+            raise ValueError(f"n_data must be >= 1, got {n_data}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if z_mode not in ("first_batch", "running"):
+            raise ValueError(f"z_mode must be 'first_batch' or 'running', got {z_mode!r}")
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        self.n_data, self.temperature, self.z_mode, self.momentum = (
+            int(n_data),
+            float(temperature),
+            z_mode,
+            float(momentum),
+        )
+        self.register_buffer("log_z", torch.tensor(float("nan"), dtype=torch.float64))
+
+    @property
+    def z(self) -> Tensor:
+        """The current partition estimate Z (NaN before the first batch)."""
+        return self.log_z.exp()
+
+    def forward(self, pos_scores: Tensor, neg_scores: Tensor) -> Tensor:
+        """pos_scores [B] and neg_scores [B, K] (dot products) -> scalar loss."""
+        if pos_scores.dim() != 1 or neg_scores.dim() != 2 or neg_scores.shape[0] != pos_scores.shape[0]:
+            raise ValueError(
+                f"expected pos_scores [B] and neg_scores [B, K], got {tuple(pos_scores.shape)} and {tuple(neg_scores.shape)}"
+            )
+        k = neg_scores.shape[1]
+        logits = torch.cat([pos_scores.unsqueeze(1), neg_scores], dim=1) / self.temperature  # [B, 1 + K]
+        with torch.no_grad():
+            flat = logits.detach().to(torch.float64).flatten()
+            batch_log_z = torch.logsumexp(flat, 0) - math.log(flat.numel()) + math.log(self.n_data)
+            if self.z_mode == "first_batch":
+                new = torch.where(torch.isnan(self.log_z), batch_log_z, self.log_z)
+            else:
+                ema = torch.logaddexp(
+                    math.log(self.momentum) + self.log_z, math.log1p(-self.momentum) + batch_log_z
+                )
+                new = torch.where(torch.isnan(self.log_z), batch_log_z, ema)
+            self.log_z.copy_(new)
+        log_p = logits - self.log_z.to(logits.dtype)  # log P(. | v)
+        log_noise = math.log(k) - math.log(self.n_data)  # log(K * Pn)
+        # log(P / (P + c)) = -softplus(log c - log P);  log(c / (P + c)) = -softplus(log P - log c)
+        pos_term = F.softplus(log_noise - log_p[:, 0])
+        neg_term = F.softplus(log_p[:, 1:] - log_noise).sum(1)
+        return (pos_term + neg_term).mean()
+
+    def extra_repr(self) -> str:
+        return f"n_data={self.n_data}, temperature={self.temperature}, z_mode={self.z_mode!r}, momentum={self.momentum}"
+
+
+@LOSSES.register("nce")
+def _build_nce(
+    n_data: int, temperature: float = 0.07, z_mode: ZMode = "first_batch", momentum: float = 0.99
+) -> NCELoss:
+    return NCELoss(n_data, temperature, z_mode, momentum)

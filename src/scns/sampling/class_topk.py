@@ -1,0 +1,119 @@
+"""Negatives from the top-k classes most similar to the anchor's class."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from scns.sampling.base import SamplerBase
+from scns.sampling.class_index import ClassIndex
+from scns.sampling.registry import SAMPLERS
+
+Weighting = Literal["uniform", "softmax"]
+
+
+class ClassTopKSampler(SamplerBase):
+    """Negatives only from each class's ``top_k`` most similar other classes.
+
+    Args:
+        labels: int64 [N] training labels.
+        similarity: [C, C] class-to-class similarity (diagonal ignored; must be finite): a tensor,
+            an array, or an object with a ``.matrix`` [C, C] attribute.
+        top_k: classes kept per anchor class, 1 <= top_k <= C - 1.
+        weighting: "uniform": every sample of the top-k classes is equally likely (a class is
+            drawn in proportion to its size); "softmax": a class is drawn with probability
+            softmax(similarity / temperature) over the top-k, then one of its samples uniformly.
+        temperature: softmax temperature (> 0), used by "softmax" only.
+        num_classes: C; default the similarity's size.
+
+    Classes without samples inside a top-k set get weight 0; an anchor class with samples whose
+    whole top-k set is empty raises ``ValueError`` at construction. Draws are with replacement.
+
+    Attributes:
+        topk_classes: int64 [C, top_k] most similar other classes, most similar first.
+        class_probs: float64 [C, top_k] probability of drawing each of them.
+    """
+
+    def __init__(
+        self,
+        labels: Tensor,
+        similarity: Tensor,
+        top_k: int,
+        weighting: Weighting = "uniform",
+        temperature: float = 1.0,
+        num_classes: int | None = None,
+    ) -> None:
+        labels = torch.as_tensor(labels)
+        sim = _as_matrix(similarity).to(device=labels.device, dtype=torch.float64)
+        if sim.dim() != 2 or sim.shape[0] != sim.shape[1]:
+            raise ValueError(f"similarity must be a square [C, C] matrix, got {tuple(sim.shape)}")
+        c = sim.shape[0]
+        self.index = ClassIndex(labels, c if num_classes is None else num_classes)
+        if self.index.num_classes != c:
+            raise ValueError(f"similarity is {c} x {c} but there are {self.index.num_classes} classes")
+        self.index.require_negatives()
+        off_diag = ~torch.eye(c, dtype=torch.bool, device=sim.device)
+        if not bool(torch.isfinite(sim[off_diag]).all()):
+            raise ValueError("similarity must be finite off the diagonal (found NaN or inf)")
+        if not 1 <= top_k <= c - 1:
+            raise ValueError(f"top_k must be in [1, {c - 1}] (C - 1 other classes), got {top_k}")
+        if weighting not in ("uniform", "softmax"):
+            raise ValueError(f"weighting must be 'uniform' or 'softmax', got {weighting!r}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.top_k, self.weighting, self.temperature = int(top_k), weighting, float(temperature)
+
+        masked = sim.masked_fill(~off_diag, float("-inf"))
+        top_sim, self.topk_classes = masked.topk(self.top_k, dim=1)
+        sizes = self.index.counts[self.topk_classes].to(torch.float64)
+        if weighting == "uniform":
+            weights = sizes
+        else:
+            logits = (top_sim / self.temperature).masked_fill(sizes == 0, float("-inf"))
+            weights = torch.softmax(logits, dim=1).nan_to_num(0.0)
+        total = weights.sum(1, keepdim=True)
+        dead = (total.squeeze(1) == 0) & (self.index.counts > 0)
+        if bool(dead.any()):
+            bad = torch.nonzero(dead).flatten().tolist()
+            raise ValueError(
+                f"class(es) {bad[:10]} have no samples in any of their top-{self.top_k} similar classes; "
+                "raise top_k or check the similarity matrix against the labels"
+            )
+        self.class_probs = weights / total.clamp_min(1e-300)
+        self._cdf = torch.cumsum(self.class_probs, 1)
+        # Last position with non-zero weight: a rounding-edge draw is clamped there, never to an empty class.
+        pos = torch.arange(self.top_k, device=sim.device).expand(c, -1)
+        self._last = torch.where(weights > 0, pos, torch.zeros_like(pos)).amax(1)
+
+    def _sample(self, index: Tensor, labels: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
+        u = torch.rand((labels.shape[0], k), dtype=torch.float64, generator=generator, device=labels.device)
+        j = torch.searchsorted(self._cdf[labels], u, right=True)
+        j = torch.minimum(j, self._last[labels].unsqueeze(1))
+        classes = self.topk_classes[labels].gather(1, j)
+        return self.index.sample_from_classes(classes, generator, validate=False)
+
+    def describe(self) -> str:
+        extra = f", T={self.temperature}" if self.weighting == "softmax" else ""
+        return (
+            f"class top-{self.top_k} ({self.weighting}{extra}), N={self.index.n}, C={self.index.num_classes}"
+        )
+
+
+def _as_matrix(similarity: object) -> Tensor:
+    """The [C, C] tensor of a similarity given as a tensor, array, or object with ``.matrix``."""
+    matrix = getattr(similarity, "matrix", similarity)
+    return torch.as_tensor(matrix)
+
+
+@SAMPLERS.register("class_topk")
+def _build_class_topk(
+    labels: Tensor,
+    similarity: Tensor,
+    top_k: int,
+    weighting: Weighting = "uniform",
+    temperature: float = 1.0,
+    num_classes: int | None = None,
+) -> ClassTopKSampler:
+    return ClassTopKSampler(labels, similarity, top_k, weighting, temperature, num_classes)
