@@ -1,1 +1,27 @@
-"""scns.data."""
+"""scns.data: datasets as uint8 tensors, device-resident loading and batched augmentation.
+
+Importing this package registers the built-in datasets (cifar10, cifar100, tiny_imagenet, digits).
+"""
+
+from scns.data.batch import Batch
+from scns.data.datasets import DATASETS, DatasetSpec, get_spec, list_datasets, load_dataset, register_dataset
+from scns.data.download import Archive, download_and_extract
+from scns.data.errors import DatasetError
+from scns.data.imageset import ImageSet
+
+# Imported for their registrations.
+from scns.data import cifar, digits, tiny_imagenet  # noqa: E402, F401  isort: skip
+
+__all__ = [
+    "DATASETS",
+    "Archive",
+    "Batch",
+    "DatasetError",
+    "DatasetSpec",
+    "ImageSet",
+    "download_and_extract",
+    "get_spec",
+    "list_datasets",
+    "load_dataset",
+    "register_dataset",
+]

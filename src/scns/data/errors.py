@@ -1,0 +1,7 @@
+"""The one exception type the data layer raises for bad or missing files."""
+
+from __future__ import annotations
+
+
+class DatasetError(RuntimeError):
+    """A dataset could not be read; the message names the file, what was expected and the fix."""
