@@ -1,0 +1,163 @@
+"""Dataset registry, ``load_dataset`` argument checks, ``ImageSet`` validation and the digits set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from scns.data import DATASETS, ImageSet, get_spec, list_datasets, load_dataset
+from scns.data.digits import upsample_digits
+from scns.registry import UnknownNameError
+
+
+def test_registry_lists_builtin_datasets() -> None:
+    assert list_datasets() == ["cifar10", "cifar100", "digits", "tiny_imagenet"] == DATASETS.names()
+
+
+@pytest.mark.parametrize(
+    ("name", "classes", "size", "pad", "needs_dir"),
+    [
+        ("cifar10", 10, 32, 4, True),
+        ("cifar100", 100, 32, 4, True),
+        ("tiny_imagenet", 200, 64, 8, True),
+        ("digits", 10, 32, 4, False),
+    ],
+)
+def test_spec_values(name: str, classes: int, size: int, pad: int, needs_dir: bool) -> None:
+    spec = get_spec(name)
+    assert (spec.name, spec.num_classes, spec.image_size, spec.crop_padding, spec.needs_data_dir) == (
+        name,
+        classes,
+        size,
+        pad,
+        needs_dir,
+    )
+    assert len(spec.mean) == len(spec.std) == 3 and all(0 < s < 1 for s in spec.std)
+
+
+def test_unknown_dataset_lists_choices() -> None:
+    with pytest.raises(
+        UnknownNameError, match="Did you mean 'cifar10'.*Valid choices: cifar10, cifar100, digits"
+    ):
+        load_dataset("cifar", "/nowhere", "train")
+
+
+def test_bad_split_and_missing_root() -> None:
+    with pytest.raises(ValueError, match="split must be one of train, test, got 'val'"):
+        load_dataset("digits", None, "val")
+    with pytest.raises(ValueError, match="--data-dir"):
+        load_dataset("cifar10", None, "train")
+
+
+# ---- ImageSet validation ----
+
+
+def _set(**changes: object) -> ImageSet:
+    fields: dict[str, object] = {
+        "images": torch.zeros(4, 5, 5, 3, dtype=torch.uint8),
+        "labels": torch.tensor([0, 1, 2, 1]),
+        "classes": ["a", "b", "c"],
+        "name": "toy",
+        "split": "train",
+    }
+    fields.update(changes)
+    return ImageSet(**fields)  # type: ignore[arg-type]
+
+
+def test_imageset_accepts_valid_and_makes_contiguous() -> None:
+    data = _set(images=torch.zeros(4, 3, 5, 5, dtype=torch.uint8).permute(0, 2, 3, 1))
+    assert data.images.is_contiguous() and len(data) == 4 and data.num_classes == 3 and data.image_size == 5
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"images": np.zeros((4, 5, 5, 3), np.uint8)}, "must be a torch.Tensor"),
+        ({"images": torch.zeros(4, 5, 5, 3)}, r"uint8 \[N, H, W, 3\]"),
+        ({"images": torch.zeros(4, 3, 5, 5, dtype=torch.uint8)}, r"permute\(0, 2, 3, 1\)"),
+        ({"labels": torch.tensor([0, 1, 2, 1], dtype=torch.int32)}, "int64"),
+        ({"labels": torch.tensor([0, 1, 2])}, r"\[N=4\]"),
+        ({"labels": torch.tensor([0, 1, 3, 1])}, r"\[0, 3\).*\[0, 3\]"),
+        ({"labels": torch.tensor([0, -1, 2, 1])}, r"\[0, 3\)"),
+        ({"classes": []}, "classes is empty"),
+        ({"coarse_labels": torch.zeros(4, dtype=torch.int64)}, "given together"),
+        (
+            {"coarse_labels": torch.tensor([0, 0, 2, 0]), "coarse_classes": ["x", "y"]},
+            r"coarse_labels must lie in \[0, 2\)",
+        ),
+        ({"wnids": ["n1"]}, "wnids has 1 entries"),
+        ({"split": "val"}, "split must be"),
+    ],
+)
+def test_imageset_rejects(changes: dict[str, object], message: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=message):
+        _set(**changes)
+
+
+# ---- digits ----
+
+
+def _bilinear_reference(image: np.ndarray, size: int) -> np.ndarray:
+    """Half-pixel-centred bilinear resize with edge clamping (align_corners=False), by loops."""
+    n = image.shape[0]
+    out = np.zeros((size, size))
+    scale = n / size
+    for i in range(size):
+        for j in range(size):
+            y = max((i + 0.5) * scale - 0.5, 0.0)
+            x = max((j + 0.5) * scale - 0.5, 0.0)
+            y0, x0 = int(y), int(x)
+            y1, x1 = min(y0 + 1, n - 1), min(x0 + 1, n - 1)
+            wy, wx = y - y0, x - x0
+            top = image[y0, x0] * (1 - wx) + image[y0, x1] * wx
+            bottom = image[y1, x0] * (1 - wx) + image[y1, x1] * wx
+            out[i, j] = top * (1 - wy) + bottom * wy
+    return out
+
+
+def test_upsample_matches_bilinear_reference() -> None:
+    from sklearn.datasets import load_digits
+
+    pixels = load_digits().images[:3]
+    out = upsample_digits(pixels)
+    assert out.shape == (3, 32, 32, 3) and out.dtype == torch.uint8
+    for k in range(3):
+        ref = np.clip(np.round(_bilinear_reference(pixels[k] * 255 / 16, 32)), 0, 255)
+        diff = np.abs(out[k, :, :, 0].numpy().astype(int) - ref.astype(int))
+        assert diff.max() <= 1  # float32 vs float64 may round a .5 the other way
+        assert (diff == 0).mean() > 0.99
+        assert torch.equal(out[k, ..., 0], out[k, ..., 1]) and torch.equal(out[k, ..., 1], out[k, ..., 2])
+    assert torch.equal(
+        upsample_digits(np.full((1, 8, 8), 16.0)), torch.full((1, 32, 32, 3), 255, dtype=torch.uint8)
+    )
+
+
+def test_digits_split_is_fixed_stratified_and_disjoint(tmp_path: Path) -> None:
+    from sklearn.datasets import load_digits
+
+    train, test = (
+        load_dataset("digits", None, "train"),
+        load_dataset("digits", tmp_path, "test"),
+    )  # root ignored
+    assert (len(train), len(test)) == (1437, 360)
+    assert train.classes == [str(d) for d in range(10)]
+    target = load_digits().target
+    share = np.bincount(test.labels.numpy(), minlength=10) / np.bincount(target, minlength=10)
+    assert np.all(np.abs(share - 360 / 1797) < 0.02)  # every class holds ~20% out
+    # disjoint and covering: the 1,797 upsampled images (as byte strings) are split without overlap
+    all_images = upsample_digits(load_digits().images)
+    keys = {bytes(img.numpy().tobytes()) for img in all_images}
+    both = [bytes(img.numpy().tobytes()) for img in torch.cat([train.images, test.images])]
+    assert set(both) == keys
+    again = load_dataset("digits", None, "train")
+    assert torch.equal(again.images, train.images) and torch.equal(again.labels, train.labels)
+
+
+def test_digits_statistics_match_spec() -> None:
+    x = load_dataset("digits", None, "train").images.double() / 255
+    spec = get_spec("digits")
+    np.testing.assert_allclose(x.mean((0, 1, 2)).numpy(), spec.mean, atol=1e-3)
+    np.testing.assert_allclose(x.std((0, 1, 2)).numpy(), spec.std, atol=1e-3)
