@@ -66,6 +66,7 @@ class OptimConfig:
 class TrainConfig:
     """How long to train and the run's bookkeeping."""
 
+    objective: str = "supervised"
     epochs: int = 240
     seed: int = 0
     device: str = "auto"
@@ -82,6 +83,57 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class ContrastConfig:
+    """The contrastive term: where negatives come from and how they are scored.
+
+    ``sampler``: uniform | class_topk | sample_topk | mixture. In the supervised setting the
+    contrastive term is on exactly when a sampler is set; CRD methods default to uniform.
+    ``weight`` is beta in ``CE + beta * contrastive`` (``None``: 1 in the supervised setting) and the
+    CRD weight in distillation (``None``: 0.8, as in the CRD benchmark). ``similarity`` (for class_topk) names a
+    source of ``scns similarity``: glove, wordnet, text, hierarchy, or ``prototypes:RUN_DIR`` /
+    ``confusion:RUN_DIR``. ``top_k`` is the number of similar classes (class_topk) or neighbours
+    (sample_topk). ``mixture`` lists ``name:fraction`` parts sharing these options.
+    """
+
+    weight: float | None = None
+    loss: str = "nce"
+    negatives: int = 4096
+    temperature: float = 0.07
+    embed_dim: int = 128
+    bank_momentum: float = 0.5
+    positive: str = "self"
+    nce_z: str = "first_batch"
+    sampler: str | None = None
+    similarity: str | None = None
+    top_k: int = 10
+    weighting: str = "uniform"
+    class_temperature: float = 1.0
+    refresh_every: int = 5
+    mixture: tuple[str, ...] = ("uniform:0.5", "class_topk:0.5")
+    latent_mixup: int = 0
+    mixup_alpha: float = 0.5
+    mixup_mode: str = "anchor"
+    mixup_hardest: bool = True
+    log_negatives: int = 2048
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Teacher -> student distillation.
+
+    ``method``: student (CE only) | kd (Hinton) | crd | crd+kd. Weights left ``None`` take the CRD
+    benchmark's defaults for the method: CE 1 (0.1 for kd), KD 0.9 for kd and 1 for crd+kd.
+    """
+
+    teacher: str | None = None
+    teacher_model: str | None = None
+    method: str = "crd"
+    ce_weight: float | None = None
+    kd_weight: float | None = None
+    kd_temperature: float = 4.0
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a run needs."""
 
@@ -89,6 +141,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    contrast: ContrastConfig = field(default_factory=ContrastConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples become lists), suitable for YAML/JSON."""

@@ -17,6 +17,6 @@ def run(args: argparse.Namespace) -> int:
     for name in list_datasets():
         spec = get_spec(name)
         print(
-            f"{name:<14} {spec.num_classes:>7} {spec.image_size:>5} {spec.pad:>4}  {'yes' if spec.needs_data_dir else 'no (bundled)'}"
+            f"{name:<14} {spec.num_classes:>7} {spec.image_size:>5} {spec.crop_padding:>4}  {'yes' if spec.needs_data_dir else 'no (bundled)'}"
         )
     return 0

@@ -57,6 +57,77 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag("--skip-nonfinite", "train.skip_nonfinite", "tolerate up to N steps with a NaN/inf loss", type=int),
 )
 
+CONTRAST_FLAGS: tuple[Flag, ...] = (
+    Flag(
+        "--sampler",
+        "contrast.sampler",
+        "negative sampler: uniform | class_topk | sample_topk | mixture "
+        "(supervised: setting one adds the contrastive term)",
+    ),
+    Flag(
+        "--similarity",
+        "contrast.similarity",
+        "class similarity for class_topk: glove | wordnet | text | "
+        "hierarchy | prototypes:RUN_DIR | confusion:RUN_DIR",
+    ),
+    Flag(
+        "--top-k",
+        "contrast.top_k",
+        "similar classes (class_topk) or neighbours (sample_topk) to draw from",
+        type=int,
+    ),
+    Flag("--negatives", "contrast.negatives", "negatives per anchor (K)", type=int),
+    Flag(
+        "--latent-mixup",
+        "contrast.latent_mixup",
+        "pseudo-negatives per anchor from latent mixup (0: off)",
+        type=int,
+    ),
+    Flag(
+        "--mixup-alpha",
+        "contrast.mixup_alpha",
+        "latent mixup: lam ~ U(0, alpha), alpha in (0, 0.5]",
+        type=float,
+    ),
+    Flag("--mixup-mode", "contrast.mixup_mode", "latent mixup: anchor | negatives"),
+    Flag(
+        "--contrast-weight",
+        "contrast.weight",
+        "weight of the contrastive term (supervised beta, default 1; CRD 0.8)",
+        type=float,
+    ),
+    Flag("--contrast-loss", "contrast.loss", "nce (CRD) | infonce"),
+    Flag("--nce-t", "contrast.temperature", "contrastive temperature (default 0.07)", type=float),
+    Flag("--embed-dim", "contrast.embed_dim", "embedding size of the contrastive heads", type=int),
+    Flag(
+        "--positive",
+        "contrast.positive",
+        "positive: self (same sample's bank entry) | class (a same-class sample)",
+    ),
+    Flag("--weighting", "contrast.weighting", "class_topk class weighting: uniform | softmax"),
+    Flag("--refresh-every", "contrast.refresh_every", "rebuild sample_topk tables every N epochs", type=int),
+    Flag("--mixture", "contrast.mixture", "mixture parts, e.g. uniform:0.5 class_topk:0.5", nargs="+"),
+)
+
+DISTILL_FLAGS: tuple[Flag, ...] = (
+    Flag("--teacher", "distill.teacher", "teacher run directory (from `scns train`) or checkpoint"),
+    Flag(
+        "--teacher-model",
+        "distill.teacher_model",
+        "expected teacher architecture (checked against the checkpoint)",
+    ),
+    Flag("--student", "model.name", "student architecture (see `scns models`)"),
+    Flag("--method", "distill.method", "student | kd | crd | crd+kd"),
+    Flag("--kd-temperature", "distill.kd_temperature", "Hinton KD temperature", type=float),
+    Flag("--ce-weight", "distill.ce_weight", "cross-entropy weight (default per method)", type=float),
+    Flag("--kd-weight", "distill.kd_weight", "KD weight (default per method)", type=float),
+)
+
+TRAIN_FLAGS = (
+    RUN_FLAGS + CONTRAST_FLAGS + (Flag("--objective", "train.objective", "supervised (default) | distill"),)
+)
+DISTILL_COMMAND_FLAGS = tuple(f for f in RUN_FLAGS if f.flag != "--model") + CONTRAST_FLAGS + DISTILL_FLAGS
+
 
 def add_run_arguments(parser: argparse.ArgumentParser, flags: tuple[Flag, ...] = RUN_FLAGS) -> None:
     """Add ``--config``, ``--set`` and the given config flags (all default to 'not given')."""

@@ -1,4 +1,4 @@
-"""Supervised objective: cross-entropy on the model's logits (plus, later, a contrastive term)."""
+"""Supervised objective: cross-entropy plus beta x a memory-bank contrastive term."""
 
 from __future__ import annotations
 
@@ -7,21 +7,81 @@ from torch import nn
 
 from scns.data.batch import Batch
 from scns.objectives.base import Objective, StepOutput
+from scns.objectives.contrast import BankContrast, Embed
+from scns.objectives.negatives import NegativeSource, step_stats
+from scns.sampling import ClassIndex
 
 
 class SupervisedObjective(Objective):
-    """Cross-entropy with optional label smoothing.
+    """``CE(logits, y) + weight * contrastive(z, bank)``.
+
+    The anchor z is the model's pooled features through a linear head to D dims, L2-normalised.
+    Its positive is the bank entry of the same sample (``positive="self"``) or of a random sample
+    of the same class (``"class"``); negatives come from ``negatives``. After the optimizer step
+    the bank rows of the batch are momentum-updated with the (detached) anchors. Without a
+    ``contrast`` (or with weight 0) this is plain cross-entropy.
 
     Args:
         model: network whose ``forward(x [B,3,H,W])`` gives ``(logits [B,C], features [B,F])``.
         label_smoothing: in [0, 1).
+        contrast, negatives, embed: the contrastive term, its negative source and embed head.
+        weight: beta.
+        positive: "self" or "class".
+        train_labels: int64 [N] (needed for ``positive="class"``).
     """
 
-    def __init__(self, model: nn.Module, label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        label_smoothing: float = 0.0,
+        contrast: BankContrast | None = None,
+        negatives: NegativeSource | None = None,
+        embed: Embed | None = None,
+        weight: float = 0.0,
+        positive: str = "self",
+    ) -> None:
         super().__init__(model)
         self.label_smoothing = label_smoothing
+        self.contrast, self.negatives, self.embed = contrast, negatives, embed
+        self.weight = float(weight)
+        self.positive = positive
+        self.class_index = (
+            ClassIndex(negatives.labels) if (negatives is not None and positive == "class") else None
+        )
+        self._pending = None
+
+    @property
+    def contrastive(self) -> bool:
+        return self.contrast is not None and self.weight > 0
+
+    def on_epoch_start(self, epoch: int, generator) -> None:
+        super().on_epoch_start(epoch, generator)
+        # Sample-level tables are rebuilt from the bank, which holds every sample only after one epoch.
+        if self.contrastive and epoch >= 1 and self.negatives.needs_refresh(epoch):
+            self.negatives.refresh(self.contrast.bank.table)
 
     def forward(self, batch: Batch) -> StepOutput:
-        logits, _features = self.model(batch.x)
-        ce = F.cross_entropy(logits, batch.y, label_smoothing=self.label_smoothing)
-        return StepOutput(loss=ce, parts={"ce": ce}, logits=logits)
+        logits, features = self.model(batch.x)
+        ce = F.cross_entropy(logits.float(), batch.y, label_smoothing=self.label_smoothing)
+        if not self.contrastive:
+            return StepOutput(loss=ce, parts={"ce": ce}, logits=logits)
+        z = self.embed(features.float())  # [B, D]
+        if self.class_index is not None:
+            pos_idx = self.class_index.sample_from_classes(batch.y, self.generator)
+        else:
+            pos_idx = batch.index
+        neg_idx = self.negatives(batch.index, batch.y, self.generator)  # [B, K]
+        contrastive, stats = self.contrast(z, pos_idx, neg_idx, self.generator)
+        self._pending = (batch.index, z.detach())
+        parts = {"ce": ce, "contrast": self.weight * contrastive}
+        return StepOutput(
+            loss=ce + parts["contrast"],
+            parts=parts,
+            logits=logits,
+            stats=step_stats(self.negatives, batch.y, neg_idx, stats),
+        )
+
+    def after_step(self) -> None:
+        if self._pending is not None:
+            self.contrast.update(*self._pending)
+            self._pending = None

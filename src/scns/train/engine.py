@@ -26,8 +26,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scns.config import Config, ConfigError
-from scns.data import DeviceLoader, ImageSet, get_spec, load_dataset
 from scns.data.augment import BatchTransform
+from scns.data.datasets import get_spec, load_dataset
+from scns.data.imageset import ImageSet
+from scns.data.loader import DeviceLoader
 from scns.objectives import Objective
 from scns.train import checkpoint as ckpt
 from scns.train.metrics import MeanMeter, topk_correct
@@ -445,7 +447,7 @@ class Trainer:
 def default_objective_factory(
     config: Config, model: nn.Module, train_set: ImageSet, device: torch.device
 ) -> Objective:
-    """Plain cross-entropy (the supervised baseline)."""
-    from scns.objectives import SupervisedObjective
+    """The configured objective (supervised, or distillation from a teacher run)."""
+    from scns.train.setup import make_objective
 
-    return SupervisedObjective(model, label_smoothing=config.optim.label_smoothing)
+    return make_objective(config, model, train_set, device)

@@ -39,8 +39,103 @@ def validate_config(config: Config) -> None:
         raise ConfigError(f"optim.warmup_epochs must be >= 0, got {optim.warmup_epochs}")
     if any(m <= 0 for m in optim.milestones):
         raise ConfigError(f"optim.milestones must be positive epochs, got {list(optim.milestones)}")
+    validate_method(config)
+    validate_teacher(config)
 
 
 def _positive(key: str, value: int) -> None:
     if value <= 0:
         raise ConfigError(f"{key} must be > 0, got {value}")
+
+
+def validate_method(config: Config) -> None:
+    """Checks of the objective's sections (contrastive term, distillation)."""
+    from scns.data import get_spec
+    from scns.losses import LOSSES
+    from scns.objectives.build import OBJECTIVES, contrast_weight, sampler_names
+    from scns.objectives.distill import METHODS
+    from scns.sampling import SAMPLERS
+
+    c = config.contrast
+    if config.train.objective not in OBJECTIVES:
+        raise ConfigError(
+            f"unknown train.objective '{config.train.objective}'. Valid choices: {', '.join(OBJECTIVES)}"
+        )
+    distill = config.train.objective == "distill"
+    if distill and config.distill.method not in METHODS:
+        raise ConfigError(
+            f"unknown distill.method '{config.distill.method}'. Valid choices: {', '.join(METHODS)}"
+        )
+    if c.weight is not None and c.weight < 0:
+        raise ConfigError(f"contrast.weight must be >= 0, got {c.weight}")
+    if contrast_weight(config) <= 0:
+        return
+    LOSSES.get(c.loss)
+    if c.loss not in ("nce", "infonce"):
+        raise ConfigError(f"contrast.loss must be nce or infonce, got '{c.loss}'")
+    for name in [c.sampler or "uniform", *sampler_names(c)]:
+        SAMPLERS.get(name)
+    num_classes = get_spec(config.data.dataset).num_classes
+    _positive("contrast.negatives", c.negatives)
+    _positive("contrast.embed_dim", c.embed_dim)
+    _positive("contrast.refresh_every", c.refresh_every)
+    if not c.temperature > 0:
+        raise ConfigError(f"contrast.temperature must be > 0, got {c.temperature}")
+    if not 0 <= c.bank_momentum < 1:
+        raise ConfigError(f"contrast.bank_momentum must be in [0, 1), got {c.bank_momentum}")
+    if c.positive not in ("self", "class"):
+        raise ConfigError(f"contrast.positive must be 'self' or 'class', got '{c.positive}'")
+    if c.nce_z not in ("first_batch", "running"):
+        raise ConfigError(f"contrast.nce_z must be 'first_batch' or 'running', got '{c.nce_z}'")
+    if c.weighting not in ("uniform", "softmax"):
+        raise ConfigError(f"contrast.weighting must be 'uniform' or 'softmax', got '{c.weighting}'")
+    if "class_topk" in sampler_names(c):
+        if not c.similarity:
+            raise ConfigError(
+                "sampler class_topk needs contrast.similarity (--similarity glove|wordnet|text|hierarchy|prototypes:RUN_DIR)"
+            )
+        if not 1 <= c.top_k <= num_classes - 1:
+            raise ConfigError(
+                f"contrast.top_k={c.top_k} classes is impossible for {config.data.dataset}: each class has "
+                f"{num_classes - 1} other classes, so top_k must be in [1, {num_classes - 1}]"
+            )
+    _positive("contrast.top_k", c.top_k)
+    if c.latent_mixup < 0:
+        raise ConfigError(f"contrast.latent_mixup must be >= 0, got {c.latent_mixup}")
+    if c.latent_mixup:
+        if not 0 < c.mixup_alpha <= 0.5:
+            raise ConfigError(
+                f"contrast.mixup_alpha must be in (0, 0.5] so mixes stay on the negative's side, got {c.mixup_alpha}"
+            )
+        if c.mixup_mode not in ("anchor", "negatives"):
+            raise ConfigError(f"contrast.mixup_mode must be 'anchor' or 'negatives', got '{c.mixup_mode}'")
+        pool = max(c.latent_mixup, 2) if c.mixup_mode == "negatives" else c.latent_mixup
+        if pool > c.negatives:
+            raise ConfigError(
+                f"contrast.latent_mixup={c.latent_mixup} needs at least {pool} real negatives, got contrast.negatives={c.negatives}"
+            )
+
+
+def validate_teacher(config: Config) -> None:
+    """A distillation teacher must exist and fit the dataset (read from its checkpoint, no data loaded)."""
+    from scns.data import get_spec
+    from scns.train.checkpoint import CheckpointError, load_checkpoint
+
+    if config.train.objective != "distill":
+        return
+    if not config.distill.teacher:
+        raise ConfigError(
+            "distillation needs a teacher: --teacher RUN_DIR (a run of `scns train`) or a checkpoint"
+        )
+    state = load_checkpoint(config.distill.teacher)
+    arch = state.get("config", {}).get("model", {}).get("name")
+    if config.distill.teacher_model and arch != config.distill.teacher_model:
+        raise CheckpointError(
+            f"teacher checkpoint {state['path']} holds a '{arch}', but distill.teacher_model is '{config.distill.teacher_model}'"
+        )
+    num_classes = get_spec(config.data.dataset).num_classes
+    if state.get("num_classes") != num_classes:
+        raise CheckpointError(
+            f"teacher checkpoint {state['path']} was trained for {state.get('num_classes')} classes, "
+            f"but {config.data.dataset} has {num_classes}: the student and teacher must share the classes"
+        )

@@ -1,0 +1,95 @@
+"""A contrastive term over a memory bank: anchors scored against banked positives and negatives."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from scns.losses import LOSSES
+from scns.memory import MemoryBank
+from scns.sampling import LatentMixup
+
+
+class Embed(nn.Module):
+    """Linear projection to the contrastive space, L2-normalised: [B, F] -> [B, D] (CRD's embed head)."""
+
+    def __init__(self, in_dim: int, out_dim: int = 128) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_dim, out_dim)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return F.normalize(self.linear(features.flatten(1)), dim=1)
+
+
+class BankContrast(nn.Module):
+    """Scores anchors against one memory bank and applies NCE or InfoNCE.
+
+    Args:
+        n: bank rows (training-set size N). dim: embedding size D.
+        loss: "nce" (CRD) or "infonce". temperature: T. nce_z: NCE partition estimate mode.
+        bank_momentum: m of the bank's momentum update.
+        mixup: optional latent mixup appending pseudo-negatives to each anchor's negatives.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        dim: int,
+        loss: str = "nce",
+        temperature: float = 0.07,
+        nce_z: str = "first_batch",
+        bank_momentum: float = 0.5,
+        mixup: LatentMixup | None = None,
+    ) -> None:
+        super().__init__()
+        self.bank = MemoryBank(n, dim, momentum=bank_momentum)
+        options = (
+            {"n_data": n, "temperature": temperature, "z_mode": nce_z}
+            if loss == "nce"
+            else {"temperature": temperature}
+        )
+        self.criterion = LOSSES.build(loss, **options)
+        self.mixup = mixup
+
+    def forward(
+        self, anchor: Tensor, pos_idx: Tensor, neg_idx: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """anchor [B, D] (unit norm, with grad), pos_idx [B], neg_idx [B, K] -> (loss, stats).
+
+        stats: ``neg_sim`` (mean anchor-negative cosine of the real negatives), ``pos_sim``,
+        and ``neg_scores`` ([B, K] detached, for hardness histograms).
+        """
+        anchor = anchor.float()
+        pos = self.bank.scores(anchor, pos_idx.unsqueeze(1)).squeeze(1)  # [B]
+        neg = self.bank.scores(anchor, neg_idx)  # [B, K]
+        stats = {"neg_sim": neg.detach().mean(), "pos_sim": pos.detach().mean(), "neg_scores": neg.detach()}
+        if self.mixup is not None:
+            neg = torch.cat([neg, self._pseudo_negative_scores(anchor, neg_idx, neg, generator)], dim=1)
+        return self.criterion(pos, neg), stats
+
+    def _pseudo_negative_scores(
+        self, anchor: Tensor, neg_idx: Tensor, neg: Tensor, generator: torch.Generator | None
+    ) -> Tensor:
+        """[B, M] scores of the anchors against their latent-mixup pseudo-negatives.
+
+        Only the mixing partners' rows are read from the bank: the hardest ``pool`` negatives or,
+        without ``hardest``, the first ``pool`` columns (negatives are i.i.d. draws, so these are a
+        uniformly random subset).
+        """
+        mixup = self.mixup
+        assert mixup is not None
+        pool = max(mixup.num, 2) if mixup.mode == "negatives" else mixup.num
+        pool = min(pool, neg_idx.shape[1])
+        if mixup.hardest:
+            cols = neg.detach().topk(pool, dim=1).indices
+        else:
+            cols = torch.arange(pool, device=neg_idx.device).expand(neg_idx.shape[0], -1)
+        partners = self.bank.gather(neg_idx.gather(1, cols)).to(anchor.dtype)  # [B, pool, D]
+        pseudo = mixup(anchor, partners, neg.detach().gather(1, cols), generator)  # [B, M, D], no grad
+        return torch.bmm(pseudo, anchor.unsqueeze(2)).squeeze(2)
+
+    @torch.no_grad()
+    def update(self, index: Tensor, z: Tensor) -> None:
+        """Momentum-update the bank rows ``index`` [B] with embeddings z [B, D]."""
+        self.bank.update(index, z.detach().float())

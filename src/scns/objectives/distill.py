@@ -1,0 +1,119 @@
+"""Distillation: a student trained against a frozen teacher (student alone, KD, CRD, CRD+KD)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scns.data.batch import Batch
+from scns.losses import KDLoss
+from scns.objectives.base import Objective, StepOutput
+from scns.objectives.contrast import BankContrast, Embed
+from scns.objectives.negatives import NegativeSource, step_stats
+
+METHODS = ("student", "kd", "crd", "crd+kd")
+
+# The CRD benchmark's weights per method: (CE, KD, CRD).
+DEFAULT_WEIGHTS: dict[str, tuple[float, float, float]] = {
+    "student": (1.0, 0.0, 0.0),
+    "kd": (0.1, 0.9, 0.0),
+    "crd": (1.0, 0.0, 0.8),
+    "crd+kd": (1.0, 1.0, 0.8),
+}
+
+
+class DistillObjective(Objective):
+    """``ce_weight * CE + kd_weight * KD(student, teacher) + crd_weight * (NCE_s + NCE_t)``.
+
+    CRD (Tian et al.) embeds both networks' pooled features (``embed_s``, ``embed_t``, trainable;
+    the teacher's body stays frozen) and keeps one memory bank per side. The student's anchor is
+    contrasted against the teacher bank (positive: the same sample's teacher entry) and the
+    teacher's anchor against the student bank, with the same negative ids for both directions.
+    The teacher stays in eval mode whatever ``train()`` is called with and never gets gradients.
+
+    Args:
+        student, teacher: networks returning ``(logits, features)``.
+        ce_weight, kd_weight, crd_weight: loss weights (0 switches a term off).
+        kd_temperature: Hinton temperature.
+        contrast_s / contrast_t: the student-anchor and teacher-anchor contrastive terms (CRD only).
+        embed_s / embed_t: embed heads. negatives: the negative source (CRD only).
+    """
+
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module,
+        ce_weight: float,
+        kd_weight: float,
+        crd_weight: float,
+        kd_temperature: float = 4.0,
+        contrast_s: BankContrast | None = None,
+        contrast_t: BankContrast | None = None,
+        embed_s: Embed | None = None,
+        embed_t: Embed | None = None,
+        negatives: NegativeSource | None = None,
+    ) -> None:
+        super().__init__(student)
+        self.teacher = teacher.eval()
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.ce_weight, self.kd_weight, self.crd_weight = (
+            float(ce_weight),
+            float(kd_weight),
+            float(crd_weight),
+        )
+        self.kd = KDLoss(kd_temperature)
+        self.contrast_s, self.contrast_t = contrast_s, contrast_t
+        self.embed_s, self.embed_t = embed_s, embed_t
+        self.negatives = negatives
+        self._pending = None
+
+    def train(self, mode: bool = True) -> DistillObjective:
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def state_dict(self, *args, **kwargs):  # the teacher is loaded from its own checkpoint, not saved again
+        state = super().state_dict(*args, **kwargs)
+        prefix = kwargs.get("prefix", "") + "teacher."
+        return type(state)((k, v) for k, v in state.items() if not k.startswith(prefix))
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        result = super().load_state_dict(state_dict, strict=False, assign=assign)
+        missing = [k for k in result.missing_keys if not k.startswith("teacher.")]
+        if strict and (missing or result.unexpected_keys):
+            raise RuntimeError(
+                f"distill state mismatch: missing {missing}, unexpected {result.unexpected_keys}"
+            )
+        return type(result)(missing, result.unexpected_keys)
+
+    def forward(self, batch: Batch) -> StepOutput:
+        logits, features = self.model(batch.x)
+        logits_f = logits.float()
+        with torch.no_grad():
+            t_logits, t_features = self.teacher(batch.x)
+        parts = {}
+        stats = {}
+        if self.ce_weight:
+            parts["ce"] = self.ce_weight * F.cross_entropy(logits_f, batch.y)
+        if self.kd_weight:
+            parts["kd"] = self.kd_weight * self.kd(logits_f, t_logits.float())
+        if self.crd_weight:
+            z_s = self.embed_s(features.float())
+            z_t = self.embed_t(t_features.float())
+            neg_idx = self.negatives(batch.index, batch.y, self.generator)
+            loss_s, s_stats = self.contrast_s(z_s, batch.index, neg_idx, self.generator)
+            loss_t, _ = self.contrast_t(z_t, batch.index, neg_idx, self.generator)
+            parts["crd"] = self.crd_weight * (loss_s + loss_t)
+            self._pending = (batch.index, z_s.detach(), z_t.detach())
+            stats = step_stats(self.negatives, batch.y, neg_idx, s_stats)
+        loss = sum(parts.values())
+        return StepOutput(loss=loss, parts=parts, logits=logits, stats=stats)
+
+    def after_step(self) -> None:
+        if self._pending is not None:
+            index, z_s, z_t = self._pending
+            self.contrast_s.update(index, z_s)
+            self.contrast_t.update(index, z_t)
+            self._pending = None

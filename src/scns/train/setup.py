@@ -1,0 +1,118 @@
+"""Turn a config into a ready objective: load the teacher, resolve class similarity, precompute features.
+
+This is the train-level glue between the config and :func:`scns.objectives.build_objective`; the
+objectives themselves never load files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from scns.config import Config, ConfigError
+from scns.data.augment import BatchTransform
+from scns.data.datasets import get_spec
+from scns.data.imageset import ImageSet
+from scns.data.loader import DeviceLoader
+from scns.objectives import Objective, build_objective
+from scns.objectives.build import contrast_weight, needs_features, needs_similarity
+from scns.train.checkpoint import CheckpointError, load_trained_model
+
+
+@torch.no_grad()
+def collect_outputs(
+    model: nn.Module, images: Tensor, transform: BatchTransform, device: torch.device, batch_size: int = 500
+) -> tuple[Tensor, Tensor]:
+    """Run ``model`` (eval mode) over uint8 images [N, H, W, 3] in order.
+
+    Returns:
+        (logits [N, C], features [N, F]) as float32 on ``device``.
+    """
+    was_training = model.training
+    model.eval()
+    labels = torch.zeros(images.shape[0], dtype=torch.long)
+    loader = DeviceLoader(
+        images, labels, batch_size, device=device, transform=transform, shuffle=False, drop_last=False
+    )
+    logits, features = [], []
+    for batch in loader:
+        out_logits, out_features = model(batch.x)
+        logits.append(out_logits.float())
+        features.append(out_features.float().flatten(1))
+    model.train(was_training)
+    return torch.cat(logits), torch.cat(features)
+
+
+def load_teacher(
+    config: Config, train_set: ImageSet, device: torch.device
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Load ``distill.teacher`` and check it was trained for these classes (and the expected architecture)."""
+    path = config.distill.teacher
+    if not path:
+        raise ConfigError(
+            "distillation needs a teacher: --teacher RUN_DIR (a run of `scns train`) or a checkpoint"
+        )
+    teacher, state = load_trained_model(path, device)
+    arch = state["config"]["model"]["name"]
+    expected = config.distill.teacher_model
+    if expected and expected != arch:
+        raise CheckpointError(
+            f"teacher checkpoint {state['path']} holds a '{arch}', but distill.teacher_model is '{expected}'"
+        )
+    if state["num_classes"] != len(train_set.classes):
+        raise CheckpointError(
+            f"teacher checkpoint {state['path']} was trained for {state['num_classes']} classes "
+            f"({state['config']['data']['dataset']}), but {config.data.dataset} has {len(train_set.classes)}"
+        )
+    if list(state.get("classes", train_set.classes)) != list(train_set.classes):
+        raise CheckpointError(
+            f"teacher checkpoint {state['path']} was trained on other classes than {config.data.dataset}"
+        )
+    return teacher, state
+
+
+def resolve_similarity(spec: str, train_set: ImageSet, config: Config, device: torch.device) -> Tensor:
+    """The [C, C] class similarity named by ``spec`` (a ``scns similarity`` source)."""
+    from scns.similarity import class_similarity
+
+    context: dict[str, Any] = {
+        "device": str(device),
+        "data_dir": config.data.data_dir,
+        "dataset": config.data.dataset,
+    }
+    if train_set.wnids:
+        context["wnids"] = list(train_set.wnids)
+    if train_set.coarse_labels is not None and train_set.coarse_classes is not None:
+        coarse_of = torch.zeros(len(train_set.classes), dtype=torch.long)
+        coarse_of.scatter_(0, train_set.labels.long(), train_set.coarse_labels.long())
+        context["groups"] = {
+            name: train_set.coarse_classes[int(c)] for name, c in zip(train_set.classes, coarse_of)
+        }
+    return class_similarity(spec, list(train_set.classes), context=context).to(device)
+
+
+def make_objective(config: Config, model: nn.Module, train_set: ImageSet, device: torch.device) -> Objective:
+    """The engine's objective factory: everything ``build_objective`` needs, resolved from the config."""
+    contrast = config.contrast
+    distill = config.train.objective == "distill"
+    contrastive = contrast_weight(config) > 0
+    teacher = None
+    sample_features = None
+    if distill:
+        teacher, _ = load_teacher(config, train_set, device)
+    similarity = None
+    if contrastive and contrast.similarity:
+        similarity = resolve_similarity(contrast.similarity, train_set, config, device)
+    elif contrastive and needs_similarity(contrast):
+        raise ConfigError(
+            "sampler class_topk needs contrast.similarity (--similarity glove|wordnet|text|hierarchy|prototypes:RUN_DIR)"
+        )
+    if contrastive and distill and needs_features(contrast):
+        transform = BatchTransform.from_spec(get_spec(config.data.dataset), train=False)
+        _, sample_features = collect_outputs(teacher, train_set.images, transform, device)
+    labels = train_set.labels.to(device)
+    return build_objective(
+        config, model, labels, teacher=teacher, similarity=similarity, sample_features=sample_features
+    )
