@@ -24,8 +24,10 @@ class MemoryBank(nn.Module):
         n: number of rows (training-set size N).
         dim: feature size D.
         momentum: m in ``v <- m * v + (1 - m) * z``; 0 replaces a row, values near 1 move slowly.
-        dtype: storage dtype of the table (float32 default; bfloat16/float16 halve its memory;
-            scores are returned in the anchors' dtype).
+        dtype: storage dtype of the table. float32 by default; bfloat16 halves the memory and,
+            on CPUs with bf16 matrix units, speeds up the "matmul" scoring about 2x, at about three
+            significant digits per score. Scores are computed in the bank's dtype and returned in
+            the anchors' dtype; updates are computed in float64 and rounded once.
         generator: optional ``torch.Generator`` for a reproducible random initialisation.
         sync_distributed: when ``torch.distributed`` is initialised with more than one process,
             gather every rank's ``(index, z)`` before updating, so all replicas hold the same bank.
@@ -117,8 +119,8 @@ class MemoryBank(nn.Module):
             rows = self.gather(idx).to(z.dtype)
             return torch.bmm(rows, z.unsqueeze(2)).squeeze(2)
         if method == "matmul":
-            full = F.linear(z.to(bank.dtype), bank).to(z.dtype)
-            return full.gather(1, idx)
+            # In the bank's dtype until after the pick: a bf16 bank keeps the big product in bf16.
+            return F.linear(z.to(bank.dtype), bank).gather(1, idx).to(z.dtype)
         raise ValueError(f"unknown scoring method {method!r}; use 'gather', 'matmul' or None (auto)")
 
     @torch.no_grad()

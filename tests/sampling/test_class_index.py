@@ -45,7 +45,7 @@ def test_single_class_has_no_negatives() -> None:
 
 def test_uniform_below_is_uniform_and_in_range(assert_fits) -> None:
     n = torch.full((200_000,), 7)
-    r = uniform_below(n, torch.Generator().manual_seed(1))
+    r = uniform_below(n, generator=torch.Generator().manual_seed(1))
     assert r.dtype == torch.int64 and int(r.min()) >= 0 and int(r.max()) <= 6
     assert_fits(r, np.full(7, 1 / 7))
 

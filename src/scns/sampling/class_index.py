@@ -5,15 +5,27 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+# Scaling by n * (1 - 2**-52) keeps floor(u * scale) <= n - 1 even for u == 1 (no clamp pass).
+BELOW_ONE = 1.0 - 2.0**-52
 
-def uniform_below(n: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Uniform integers in [0, n) elementwise: n int64 [...] (all > 0) -> int64 [...].
 
-    Uses float64 uniforms (53 random bits), so the bias for n < 2**31 is below 2**-22 per value.
+def uniform_below(
+    n: Tensor, shape: tuple[int, ...] | None = None, generator: torch.Generator | None = None
+) -> Tensor:
+    """Uniform integers in [0, n): n int64 (all > 0) broadcastable to ``shape`` -> int64 ``shape``.
+
+    ``shape`` defaults to ``n.shape``; pass a broadcastable ``n`` (e.g. [B, 1] for [B, k]) to
+    avoid materialising it. Uses float64 uniforms (53 random bits): for n < 2**31 each value's
+    probability is within a relative 2**-21 of 1 / n.
     """
-    u = torch.rand(n.shape, dtype=torch.float64, generator=generator, device=n.device)
-    r = (u * n.to(torch.float64)).long()
-    return torch.minimum(r, n - 1)  # guards the rounding case u * n == n
+    shape = tuple(n.shape) if shape is None else tuple(shape)
+    u = torch.rand(shape, dtype=torch.float64, generator=generator, device=n.device)
+    return u.mul_(n.to(torch.float64) * BELOW_ONE).long()
+
+
+def take(values: Tensor, idx: Tensor) -> Tensor:
+    """``values[idx]`` for a 1-D ``values`` and any-shape ``idx`` (a 1-D gather: faster on CPU)."""
+    return values.gather(0, idx.reshape(-1)).view(idx.shape)
 
 
 class ClassIndex:
@@ -49,6 +61,9 @@ class ClassIndex:
         self.counts = torch.bincount(labels, minlength=self.num_classes)
         self.offsets = torch.cat([self.counts.new_zeros(1), torch.cumsum(self.counts, 0)])
         self.ids = torch.sort(labels, stable=True).indices
+        # Two copies back to back: the samples after class c's block, cyclically, are exactly the
+        # other classes' samples, so ids_twice[end_c + u] for u in [0, N - n_c) skips class c.
+        self._ids_twice = torch.cat([self.ids, self.ids])
 
     @property
     def n(self) -> int:
@@ -79,22 +94,22 @@ class ClassIndex:
         reads a value back to the host) when the caller guarantees it.
         """
         classes = classes.long()
-        n = self.counts[classes]
+        n = take(self.counts, classes)
         if validate and bool((n == 0).any()):
             empty = torch.unique(classes[n == 0]).tolist()
             raise ValueError(f"cannot sample from empty class(es) {empty[:10]}: they have no samples")
-        pos = self.offsets[classes] + uniform_below(n.clamp_min(1), generator)
-        return self.ids[pos]
+        pos = uniform_below(n, generator=generator).add_(take(self.offsets, classes))
+        return take(self.ids, pos)
 
     def sample_excluding_class(
         self, anchor_classes: Tensor, k: int, generator: torch.Generator | None = None
     ) -> Tensor:
         """k ids per anchor, uniform over all samples not of the anchor's class (with replacement).
 
-        Draws u in [0, N - n_c) and skips the anchor's class block in the class-sorted order, so
-        each other-class sample has probability exactly 1 / (N - n_c). Call
-        :meth:`require_negatives` once beforehand (an anchor class holding every sample has no
-        negatives).
+        Draws u in [0, N - n_c) and reads the class-sorted ids cyclically from the end of the
+        anchor's class block, so each other-class sample has probability exactly 1 / (N - n_c)
+        (up to the float64 resolution of :func:`uniform_below`). Call :meth:`require_negatives`
+        once beforehand (a class holding every sample has no negatives).
 
         Args:
             anchor_classes: int64 [B].
@@ -104,8 +119,6 @@ class ClassIndex:
             int64 [B, k] sample ids.
         """
         c = anchor_classes.long().unsqueeze(1)
-        n_c = self.counts[c]
-        start = self.offsets[c]
-        u = uniform_below((self.n - n_c).expand(-1, k), generator)
-        pos = u + (u >= start).long() * n_c
-        return self.ids[pos]
+        end = take(self.offsets, c + 1)  # [B, 1]
+        u = uniform_below(self.n - take(self.counts, c), (c.shape[0], k), generator)
+        return take(self._ids_twice, u.add_(end))

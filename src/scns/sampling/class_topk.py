@@ -7,6 +7,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from scns.sampling.alias import build_alias, draw_alias
 from scns.sampling.base import SamplerBase
 from scns.sampling.class_index import ClassIndex
 from scns.sampling.registry import SAMPLERS
@@ -82,15 +83,10 @@ class ClassTopKSampler(SamplerBase):
                 "raise top_k or check the similarity matrix against the labels"
             )
         self.class_probs = weights / total.clamp_min(1e-300)
-        self._cdf = torch.cumsum(self.class_probs, 1)
-        # Last position with non-zero weight: a rounding-edge draw is clamped there, never to an empty class.
-        pos = torch.arange(self.top_k, device=sim.device).expand(c, -1)
-        self._last = torch.where(weights > 0, pos, torch.zeros_like(pos)).amax(1)
+        self._accept, self._alias = build_alias(self.class_probs)
 
     def _sample(self, index: Tensor, labels: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
-        u = torch.rand((labels.shape[0], k), dtype=torch.float64, generator=generator, device=labels.device)
-        j = torch.searchsorted(self._cdf[labels], u, right=True)
-        j = torch.minimum(j, self._last[labels].unsqueeze(1))
+        j = draw_alias(self._accept[labels], self._alias[labels], k, generator)  # [B, k] top-k positions
         classes = self.topk_classes[labels].gather(1, j)
         return self.index.sample_from_classes(classes, generator, validate=False)
 

@@ -87,14 +87,14 @@ class LatentMixup:
         if self.hardest:
             first_pos = (torch.arange(self.num, device=dev) % pool).expand(b, -1)
         else:
-            first_pos = uniform_below(torch.full((b, self.num), k, device=dev), generator)
+            first_pos = uniform_below(torch.tensor(k, device=dev), (b, self.num), generator)
         first = pool_ids.gather(1, first_pos)
         lam = self.alpha * torch.rand((b, self.num, 1), generator=generator, device=dev, dtype=neg.dtype)
         a = neg.gather(1, first.unsqueeze(2).expand(-1, -1, neg.shape[2]))
         if self.mode == "anchor":
             mixed = lam * anchor.to(neg.dtype).unsqueeze(1) + (1 - lam) * a
         else:
-            shift = 1 + uniform_below(torch.full((b, self.num), pool - 1, device=dev), generator)
+            shift = 1 + uniform_below(torch.tensor(pool - 1, device=dev), (b, self.num), generator)
             second = pool_ids.gather(1, (first_pos + shift) % pool)
             other = neg.gather(1, second.unsqueeze(2).expand(-1, -1, neg.shape[2]))
             mixed = (1 - lam) * a + lam * other

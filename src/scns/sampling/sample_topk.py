@@ -87,9 +87,8 @@ class SampleTopKSampler(SamplerBase):
             raise RuntimeError(
                 "SampleTopKSampler has no table yet: call refresh(features [N, D]) before sample()"
             )
-        rows = self.table[index]
-        n = torch.full((index.shape[0], k), self.top_k, dtype=torch.long, device=index.device)
-        return rows.gather(1, uniform_below(n, generator)).long()
+        cols = uniform_below(torch.tensor(self.top_k, device=index.device), (index.shape[0], k), generator)
+        return self.table.index_select(0, index).gather(1, cols).long()
 
     def state_dict(self) -> dict[str, Any]:
         return {} if self.table is None else {"table": self.table}
