@@ -3,11 +3,13 @@
 Importing this package registers the built-in datasets (cifar10, cifar100, tiny_imagenet, digits).
 """
 
+from scns.data.augment import BatchTransform, crop_flip, normalize, random_crop_flip, sample_crop_flip
 from scns.data.batch import Batch
 from scns.data.datasets import DATASETS, DatasetSpec, get_spec, list_datasets, load_dataset, register_dataset
 from scns.data.download import Archive, download_and_extract
 from scns.data.errors import DatasetError
 from scns.data.imageset import ImageSet
+from scns.data.loader import DeviceLoader
 
 # Imported for their registrations.
 from scns.data import cifar, digits, tiny_imagenet  # noqa: E402, F401  isort: skip
@@ -16,12 +18,18 @@ __all__ = [
     "DATASETS",
     "Archive",
     "Batch",
+    "BatchTransform",
     "DatasetError",
     "DatasetSpec",
+    "DeviceLoader",
     "ImageSet",
+    "crop_flip",
     "download_and_extract",
     "get_spec",
     "list_datasets",
     "load_dataset",
+    "normalize",
+    "random_crop_flip",
     "register_dataset",
+    "sample_crop_flip",
 ]

@@ -138,7 +138,8 @@ def load_cifar(layout: CifarLayout, root: Path | None, split: str, download: boo
 
     With ``download`` the official archive is fetched first when any file is missing.
     """
-    assert root is not None, "load_dataset checks that root is given"
+    if root is None:
+        raise ValueError("this dataset is read from files: pass a data directory (--data-dir)")
     folder = root / layout.archive.folder
     missing = [f for f in layout.files if not (folder / f).is_file()]
     if missing and download:

@@ -181,7 +181,8 @@ def load_tiny_imagenet(root: Path | None, split: str, download: bool = False) ->
     The decoded array is cached under ``cache_dir()/tiny_imagenet``, keyed by the files' sizes and
     mtimes, so later loads skip JPEG decoding.
     """
-    assert root is not None, "load_dataset checks that root is given"
+    if root is None:
+        raise ValueError("this dataset is read from files: pass a data directory (--data-dir)")
     folder = locate(root)
     if folder is None and download:
         folder = ARCHIVE.fetch(root)
