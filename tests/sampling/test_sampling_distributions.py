@@ -55,14 +55,31 @@ def test_uniform_sampler_distribution(unequal_labels: torch.Tensor, anchor_class
     assert_fits(ids, other / other.sum())
 
 
-@pytest.mark.parametrize("weighting, temperature", [("uniform", 1.0), ("softmax", 0.2), ("softmax", 5.0)])
+@pytest.mark.parametrize(
+    "weighting, temperature, max_list_size",
+    [("uniform", 1.0, 2**23), ("uniform", 1.0, 0), ("softmax", 0.2, 2**23), ("softmax", 5.0, 2**23)],
+    ids=["uniform-lists", "uniform-alias", "softmax-T0.2", "softmax-T5"],
+)
 @pytest.mark.parametrize("anchor_class", [0, 4])
 def test_class_topk_distribution(
-    unequal_labels: torch.Tensor, weighting: str, temperature: float, anchor_class: int, assert_fits
+    unequal_labels: torch.Tensor,
+    weighting: str,
+    temperature: float,
+    max_list_size: int,
+    anchor_class: int,
+    assert_fits,
 ) -> None:
     sim = _similarity(7)
     sim[anchor_class, 2] = sim[2, anchor_class] = 10.0  # the empty class 2 is in the top-k set: weight 0
-    sampler = ClassTopKSampler(unequal_labels, sim, top_k=3, weighting=weighting, temperature=temperature)
+    sampler = ClassTopKSampler(
+        unequal_labels,
+        sim,
+        top_k=3,
+        weighting=weighting,
+        temperature=temperature,
+        max_list_size=max_list_size,
+    )
+    assert (sampler._list is not None) == (max_list_size > 0 and weighting == "uniform")
     ids = _draw(sampler, unequal_labels, anchor_class, seed=7)
     ref = _reference_class_topk(unequal_labels.numpy(), sim.numpy(), anchor_class, 3, weighting, temperature)
     assert_fits(ids, ref)

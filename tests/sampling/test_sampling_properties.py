@@ -63,7 +63,10 @@ def test_class_topk_properties(layout, data) -> None:
     sim = torch.rand(c, c, generator=torch.Generator().manual_seed(seed))
     weighting = data.draw(st.sampled_from(["uniform", "softmax"]))
     try:
-        sampler = ClassTopKSampler(labels, sim, top_k, weighting=weighting, temperature=0.5)
+        max_list_size = data.draw(st.sampled_from([0, 2**23]))  # alias path or candidate lists
+        sampler = ClassTopKSampler(
+            labels, sim, top_k, weighting=weighting, temperature=0.5, max_list_size=max_list_size
+        )
     except ValueError as err:  # documented: a non-empty class whose whole top-k set is empty
         counts = torch.bincount(labels, minlength=c)
         masked = sim.clone().fill_diagonal_(float("-inf"))

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from scns.sampling.alias import build_alias, draw_alias
 from scns.sampling.base import SamplerBase
-from scns.sampling.class_index import ClassIndex
+from scns.sampling.class_index import ClassIndex, take, uniform_below
 from scns.sampling.registry import SAMPLERS
 
 Weighting = Literal["uniform", "softmax"]
@@ -28,6 +28,10 @@ class ClassTopKSampler(SamplerBase):
             softmax(similarity / temperature) over the top-k, then one of its samples uniformly.
         temperature: softmax temperature (> 0), used by "softmax" only.
         num_classes: C; default the similarity's size.
+        max_list_size: "uniform" weighting materialises each anchor class's candidate list (int32,
+            about top_k * N entries in all) when it has at most this many entries, so one
+            uniform draw picks a negative; beyond it (and for "softmax") a class is drawn from an
+            alias table, then a sample of it. Both are exact; the lists are about 2x faster.
 
     Classes without samples inside a top-k set get weight 0; an anchor class with samples whose
     whole top-k set is empty raises ``ValueError`` at construction. Draws are with replacement.
@@ -45,6 +49,7 @@ class ClassTopKSampler(SamplerBase):
         weighting: Weighting = "uniform",
         temperature: float = 1.0,
         num_classes: int | None = None,
+        max_list_size: int = 2**23,
     ) -> None:
         labels = torch.as_tensor(labels)
         sim = _as_matrix(similarity).to(device=labels.device, dtype=torch.float64)
@@ -83,12 +88,36 @@ class ClassTopKSampler(SamplerBase):
                 "raise top_k or check the similarity matrix against the labels"
             )
         self.class_probs = weights / total.clamp_min(1e-300)
-        self._accept, self._alias = build_alias(self.class_probs)
+        # Per (anchor class, top-k position): the size and start of that class's block of ids.
+        self._sizes = self.index.counts[self.topk_classes]
+        self._starts = self.index.offsets[self.topk_classes]
+        self._list: Tensor | None = None
+        list_size = int(self._sizes.sum())
+        if weighting == "uniform" and list_size <= max_list_size:
+            self._build_candidate_lists()
+        else:
+            self._accept, self._alias = build_alias(self.class_probs)
+
+    def _build_candidate_lists(self) -> None:
+        """Concatenate, per anchor class, the ids of its top-k classes: one uniform draw then picks
+        a negative (every candidate equally likely, as "uniform" weighting asks)."""
+        sizes = self._sizes.flatten()
+        block = torch.repeat_interleave(torch.arange(sizes.numel(), device=sizes.device), sizes)
+        block_first = torch.cumsum(sizes, 0) - sizes  # position of each block's first entry
+        within = torch.arange(block.numel(), device=sizes.device) - block_first[block]
+        self._list = self.index.ids[self._starts.flatten()[block] + within].to(torch.int32)
+        self._list_sizes = self._sizes.sum(1)
+        self._list_starts = torch.cumsum(self._list_sizes, 0) - self._list_sizes
 
     def _sample(self, index: Tensor, labels: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
+        b = labels.shape[0]
+        if self._list is not None:
+            c = labels.unsqueeze(1)
+            pos = uniform_below(take(self._list_sizes, c), (b, k), generator).add_(take(self._list_starts, c))
+            return take(self._list, pos).long()
         j = draw_alias(self._accept[labels], self._alias[labels], k, generator)  # [B, k] top-k positions
-        classes = self.topk_classes[labels].gather(1, j)
-        return self.index.sample_from_classes(classes, generator, validate=False)
+        pos = uniform_below(self._sizes[labels].gather(1, j), generator=generator)
+        return take(self.index.ids, pos.add_(self._starts[labels].gather(1, j)))
 
     def describe(self) -> str:
         extra = f", T={self.temperature}" if self.weighting == "softmax" else ""
@@ -111,5 +140,6 @@ def _build_class_topk(
     weighting: Weighting = "uniform",
     temperature: float = 1.0,
     num_classes: int | None = None,
+    max_list_size: int = 2**23,
 ) -> ClassTopKSampler:
-    return ClassTopKSampler(labels, similarity, top_k, weighting, temperature, num_classes)
+    return ClassTopKSampler(labels, similarity, top_k, weighting, temperature, num_classes, max_list_size)
