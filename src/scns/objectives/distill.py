@@ -36,7 +36,8 @@ class DistillObjective(Objective):
         student, teacher: networks returning ``(logits, features)``.
         ce_weight, kd_weight, crd_weight: loss weights (0 switches a term off).
         kd_temperature: Hinton temperature.
-        contrast_s / contrast_t: the student-anchor and teacher-anchor contrastive terms (CRD only).
+        contrast_s / contrast_t: contrastive terms over the student's / the teacher's memory bank
+            (CRD only); the student's anchors are scored against ``contrast_t`` and vice versa.
         embed_s / embed_t: embed heads. negatives: the negative source (CRD only).
     """
 
@@ -103,8 +104,9 @@ class DistillObjective(Objective):
             z_s = self.embed_s(features.float())
             z_t = self.embed_t(t_features.float())
             neg_idx = self.negatives(batch.index, batch.y, self.generator)
-            loss_s, s_stats = self.contrast_s(z_s, batch.index, neg_idx, self.generator)
-            loss_t, _ = self.contrast_t(z_t, batch.index, neg_idx, self.generator)
+            # Each anchor is contrasted against the other network's bank (CRD).
+            loss_s, s_stats = self.contrast_t(z_s, batch.index, neg_idx, self.generator)
+            loss_t, _ = self.contrast_s(z_t, batch.index, neg_idx, self.generator)
             parts["crd"] = self.crd_weight * (loss_s + loss_t)
             self._pending = (batch.index, z_s.detach(), z_t.detach())
             stats = step_stats(self.negatives, batch.y, neg_idx, s_stats)

@@ -1,0 +1,224 @@
+"""Objectives: loss parts, frozen teacher, bank updates, and that the sampler decides the negatives."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from scns.config import Config
+from scns.data.batch import Batch
+from scns.objectives import DistillObjective, SupervisedObjective, build_objective
+from scns.objectives.build import contrast_weight, topk_mask
+
+N, C, D_IN = 120, 6, 3 * 8 * 8
+
+
+class TinyNet(nn.Module):
+    """Linear model on 8x8 images returning (logits, features), like every zoo model."""
+
+    def __init__(self, num_classes: int = C, width: int = 16) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(D_IN, width), nn.ReLU())
+        self.fc = nn.Linear(width, num_classes)
+        self.feature_dim = width
+
+    def forward(self, x):
+        features = self.body(x)
+        return self.fc(features), features
+
+
+def labels() -> torch.Tensor:
+    return torch.arange(N) % C
+
+
+def batch(seed: int = 0, b: int = 16) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    index = torch.randperm(N, generator=g)[:b]
+    return Batch(torch.randn(b, 3, 8, 8, generator=g), labels()[index], index)
+
+
+def config(**overrides) -> Config:
+    base = {"contrast.negatives": 32, "contrast.embed_dim": 8}
+    base.update(overrides)
+    return Config().with_overrides(base)
+
+
+def similarity() -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    s = torch.rand(C, C, generator=g)
+    return (s + s.T) / 2
+
+
+def run_step(objective, b: Batch, seed: int = 0):
+    objective.on_epoch_start(0, torch.Generator().manual_seed(seed))
+    out = objective(b)
+    out.loss.backward()
+    objective.after_step()
+    return out
+
+
+def test_cross_entropy_only_without_sampler():
+    objective = build_objective(config(), TinyNet(), labels())
+    out = run_step(objective, batch())
+    assert set(out.parts) == {"ce"} and contrast_weight(config()) == 0
+    logits, _ = objective.model(batch().x)
+    assert torch.allclose(out.loss, nn.functional.cross_entropy(logits, batch().y))
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "class_topk", "mixture"])
+def test_supervised_parts_finite_and_bank_updated(sampler):
+    cfg = config(
+        **{
+            "contrast.sampler": sampler,
+            "contrast.similarity": "given",
+            "contrast.top_k": 2,
+            "contrast.weight": 0.5,
+        }
+    )
+    objective = build_objective(cfg, TinyNet(), labels(), similarity=similarity())
+    assert isinstance(objective, SupervisedObjective)
+    b = batch()
+    bank_before = objective.contrast.bank.table.clone()
+    out = run_step(objective, b)
+    assert set(out.parts) == {"ce", "contrast"}
+    assert all(torch.isfinite(v) for v in out.parts.values())
+    assert torch.allclose(out.loss, out.parts["ce"] + out.parts["contrast"])
+    bank_after = objective.contrast.bank.table
+    changed = (bank_after != bank_before).any(dim=1)
+    assert changed[b.index].all() and changed.sum() == len(set(b.index.tolist()))
+    assert objective.embed.linear.weight.grad is not None
+
+
+def test_class_topk_negatives_only_from_top_classes_and_share_logged():
+    cfg = config(**{"contrast.sampler": "class_topk", "contrast.similarity": "given", "contrast.top_k": 2})
+    objective = build_objective(cfg, TinyNet(), labels(), similarity=similarity())
+    seen = {}
+
+    def spy(anchor, pos_idx, neg_idx, generator=None, _orig=objective.contrast.forward):
+        seen["neg"] = neg_idx
+        return _orig(anchor, pos_idx, neg_idx, generator)
+
+    objective.contrast.forward = spy
+    b = batch()
+    out = run_step(objective, b)
+    mask = topk_mask(similarity(), 2)
+    neg_classes = labels()[seen["neg"]]
+    assert mask[b.y.unsqueeze(1), neg_classes].all()
+    assert out.stats["topk_share"] == pytest.approx(1.0)
+
+
+def test_sampler_choice_changes_the_ids_that_reach_the_loss():
+    drawn = {}
+    for sampler in ("uniform", "class_topk"):
+        cfg = config(**{"contrast.sampler": sampler, "contrast.similarity": "given", "contrast.top_k": 1})
+        torch.manual_seed(0)
+        objective = build_objective(cfg, TinyNet(), labels(), similarity=similarity())
+        calls = []
+        original = objective.contrast.forward
+        objective.contrast.forward = lambda a, p, n, g=None, o=original: (calls.append(n), o(a, p, n, g))[1]
+        run_step(objective, batch())
+        drawn[sampler] = labels()[calls[0]]
+    nearest = similarity().clone().fill_diagonal_(-1).argmax(dim=1)
+    b = batch()
+    assert (drawn["class_topk"] == nearest[b.y].unsqueeze(1)).all()
+    assert (drawn["uniform"] != nearest[b.y].unsqueeze(1)).any()
+
+
+def test_latent_mixup_appends_pseudo_negatives():
+    cfg = config(**{"contrast.sampler": "uniform", "contrast.latent_mixup": 4})
+    objective = build_objective(cfg, TinyNet(), labels())
+    widths = []
+    original = objective.contrast.criterion.forward
+    objective.contrast.criterion.forward = lambda pos, neg: (widths.append(neg.shape[1]), original(pos, neg))[
+        1
+    ]
+    run_step(objective, batch())
+    assert widths == [32 + 4]
+
+
+def test_sample_topk_falls_back_to_uniform_until_first_refresh_then_uses_bank_table():
+    cfg = config(**{"contrast.sampler": "sample_topk", "contrast.top_k": 5, "contrast.refresh_every": 2})
+    objective = build_objective(cfg, TinyNet(), labels())
+    assert not objective.negatives.ready
+    run_step(objective, batch())
+    objective.on_epoch_start(1, torch.Generator().manual_seed(0))
+    assert objective.negatives.ready
+    table = objective.negatives.sampler.table
+    bank = nn.functional.normalize(objective.contrast.bank.table, dim=1)
+    sims = bank @ bank.T
+    sims[labels().unsqueeze(0) == labels().unsqueeze(1)] = -2
+    assert torch.equal(table.long().sort(dim=1).values, sims.topk(5, dim=1).indices.sort(dim=1).values)
+
+
+def teacher_and_student():
+    torch.manual_seed(0)
+    return TinyNet(width=24), TinyNet(width=16)
+
+
+@pytest.mark.parametrize(
+    ("method", "parts"),
+    [("student", {"ce"}), ("kd", {"ce", "kd"}), ("crd", {"ce", "crd"}), ("crd+kd", {"ce", "kd", "crd"})],
+)
+def test_distill_methods_parts_and_frozen_teacher(method, parts):
+    teacher, student = teacher_and_student()
+    cfg = config(**{"train.objective": "distill", "distill.method": method})
+    objective = build_objective(cfg, student, labels(), teacher=teacher)
+    assert isinstance(objective, DistillObjective)
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    objective.train()
+    assert not teacher.training and student.training
+    opt = torch.optim.SGD(objective.trainable_parameters(), lr=0.5)
+    for step in range(3):
+        objective.on_epoch_start(0, torch.Generator().manual_seed(step))
+        out = objective(batch(step))
+        assert set(out.parts) == parts and all(torch.isfinite(v) for v in out.parts.values())
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        objective.after_step()
+    assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())
+    assert all(p.grad is None for p in teacher.parameters())
+    assert not any(k.startswith("teacher.") for k in objective.state_dict())
+    if "crd" in parts:  # each bank holds its own network's embeddings after the update
+        b = batch(2)
+        z_s = objective.embed_s(student(b.x)[1])
+        assert (objective.contrast_s.bank.table[b.index] * z_s).sum(1).mean() > 0.5
+
+
+def test_kd_weights_follow_crd_benchmark_defaults():
+    teacher, student = teacher_and_student()
+    objective = build_objective(
+        config(**{"train.objective": "distill", "distill.method": "kd"}), student, labels(), teacher=teacher
+    )
+    assert (objective.ce_weight, objective.kd_weight, objective.crd_weight) == (0.1, 0.9, 0.0)
+    objective = build_objective(
+        config(**{"train.objective": "distill", "distill.method": "crd"}), student, labels(), teacher=teacher
+    )
+    assert (objective.ce_weight, objective.kd_weight, objective.crd_weight) == (1.0, 0.0, 0.8)
+
+
+def test_crd_loss_is_nce_in_both_directions_with_shared_negatives():
+    teacher, student = teacher_and_student()
+    cfg = config(**{"train.objective": "distill", "distill.method": "crd", "contrast.sampler": "uniform"})
+    objective = build_objective(cfg, student, labels(), teacher=teacher)
+    negs = []
+    for side in (objective.contrast_s, objective.contrast_t):
+        original = side.forward
+        side.forward = lambda a, p, n, g=None, o=original: (negs.append(n), o(a, p, n, g))[1]
+    objective.on_epoch_start(0, torch.Generator().manual_seed(0))
+    out = objective(batch())
+    assert len(negs) == 2 and torch.equal(negs[0], negs[1])
+    b = batch()
+    _, fs = student(b.x)
+    _, ft = teacher(b.x)
+    z_s, z_t = objective.embed_s(fs), objective.embed_t(ft)
+    bank_t, bank_s = objective.contrast_t.bank.table, objective.contrast_s.bank.table
+    # student anchors against the teacher bank, teacher anchors against the student bank
+    ref_s = objective.contrast_t.criterion(
+        (z_s * bank_t[b.index]).sum(1), torch.einsum("bd,bkd->bk", z_s, bank_t[negs[0]])
+    )
+    ref_t = objective.contrast_s.criterion(
+        (z_t * bank_s[b.index]).sum(1), torch.einsum("bd,bkd->bk", z_t, bank_s[negs[0]])
+    )
+    assert torch.allclose(out.parts["crd"], 0.8 * (ref_s + ref_t), rtol=1e-5)
