@@ -116,7 +116,7 @@ def test_sampler_choice_changes_the_ids_that_reach_the_loss():
         objective = build_objective(cfg, TinyNet(), labels(), similarity=similarity())
         calls = []
         original = objective.contrast.forward
-        objective.contrast.forward = lambda a, p, n, g=None, o=original: (calls.append(n), o(a, p, n, g))[1]
+        objective.contrast.forward = lambda a, p, n, g=None, o=original, c=calls: (c.append(n), o(a, p, n, g))[1]
         run_step(objective, batch())
         drawn[sampler] = labels()[calls[0]]
     nearest = similarity().clone().fill_diagonal_(-1).argmax(dim=1)
