@@ -56,3 +56,15 @@ def test_from_dict_rejects_unknown_keys_and_missing_file_is_clear(tmp_path):
     bad.write_text("- just\n- a list\n")
     with pytest.raises(ConfigError, match="mapping"):
         Config.load(bad)
+
+
+def test_extends_merges_sections_over_the_base(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "optim:\n  lr: 0.05\n  milestones: [150, 180, 210]\ntrain:\n  epochs: 240\n"
+    )
+    (tmp_path / "quick.yaml").write_text("extends: base.yaml\ntrain:\n  epochs: 3\n")
+    config = Config.load(tmp_path / "quick.yaml")
+    assert config.train.epochs == 3 and config.optim.lr == 0.05 and config.optim.milestones == (150, 180, 210)
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        Config.load(tmp_path / "loop.yaml")

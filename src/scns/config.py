@@ -172,19 +172,37 @@ class Config:
 
     @classmethod
     def load(cls, path: str | Path) -> Config:
-        """Read a YAML config (a preset or a run's saved ``config.yaml``)."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
-        if not isinstance(data, Mapping):
-            raise ConfigError(
-                f"config file {path} must hold a mapping of sections, got {type(data).__name__}"
-            )
-        return cls.from_dict(data)
+        """Read a YAML config (a preset or a run's saved ``config.yaml``).
+
+        A file may start from another with ``extends: other.yaml`` (path relative to the file);
+        its own sections are merged over the base key by key.
+        """
+        return cls.from_dict(_load_yaml_tree(Path(path), seen=()))
+
+
+def _load_yaml_tree(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path.resolve() in seen:
+        chain = " -> ".join(str(p) for p in (*seen, path))
+        raise ConfigError(f"config files extend each other in a cycle: {chain}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(data).__name__}")
+    data = dict(data)
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    base = _load_yaml_tree(path.parent / str(base_name), (*seen, path.resolve()))
+    for section, values in data.items():
+        if isinstance(values, Mapping) and isinstance(base.get(section), Mapping):
+            base[section] = {**base[section], **values}
+        else:
+            base[section] = values
+    return base
 
 
 def _to_plain(value: Any) -> Any:
