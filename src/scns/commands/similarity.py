@@ -168,6 +168,9 @@ def run(args: argparse.Namespace) -> int:
     if args.compare:
         if len(args.compare) < 2:
             raise SimilarityError("--compare needs at least two sources")
+        repeated = sorted({s for s in args.compare if args.compare.count(s) > 1})
+        if repeated:
+            raise SimilarityError(f"--compare lists {', '.join(repeated)} twice")
         matrices = {spec: compute(spec) for spec in args.compare}
         if args.classes:
             print()

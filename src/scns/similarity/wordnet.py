@@ -5,8 +5,11 @@ The database files come from Debian's ``wordnet-base`` package (``/usr/share/wor
 Debian ships no ``lexnames`` file (its fixed 45 lexicographer file names are built in here), and
 nltk only opens files under its data path (the folder is added to ``nltk.data.path``).
 
-Metrics: ``wup`` (Wu-Palmer, default, in (0, 1]), ``path`` (1 / (1 + shortest path), in (0, 1]),
-``lch`` (Leacock-Chodorow, -log(path / 2 * depth), in (0, ~3.64]).
+Metrics (nltk's definitions): ``wup`` (Wu-Palmer, default, in (0, 1]), ``path``
+(1 / (1 + shortest path length), in (0, 1]) and ``lch`` (Leacock-Chodorow,
+-log((shortest path length + 1) / (2 * D)) = log(2 * D * path), in (0, ~3.64]). ``D = 19`` is
+WordNet 3.0's noun taxonomy depth as nltk counts it; lch is computed from ``path`` with it because
+nltk's own ``lch_similarity`` first scans all 82k noun synsets for D (~30 s), for the same value.
 
 Which synset is a class?
 1. ``wnids``: WordNet ids such as Tiny-ImageNet's ``n01443537`` (one per class), by noun offset.
@@ -34,6 +37,7 @@ from scns.similarity.registry import register_source
 from scns.similarity.shipped import default_synsets, digest
 
 METRICS = ("wup", "path", "lch")
+NOUN_TAXONOMY_DEPTH = 19  # nltk's max depth of WordNet 3.0 nouns (its lch_similarity's D)
 DEFAULT_WORDNET_DIRS = ("/usr/share/wordnet", "/usr/local/share/wordnet", "/usr/share/WordNet-3.0/dict")
 NLTK_HINT = "pip install 'scns[wordnet]'  (installs nltk)"
 DATA_HINT = (
@@ -154,11 +158,14 @@ def synset_similarity(synsets: Sequence[Any], metric: str = "wup") -> Tensor:
         raise SimilarityError(f"unknown WordNet metric '{metric}'; choose one of {', '.join(METRICS)}")
     c = len(synsets)
     out = torch.zeros(c, c, dtype=torch.float64)
+    measure = "wup" if metric == "wup" else "path"
     for i in range(c):  # O(C^2) graph queries: WordNet has no vectorised form; runs once, then cached
         for j in range(i, c):
             a, b = synsets[i], synsets[j]
-            value = getattr(a, f"{metric}_similarity")(b)
+            value = getattr(a, f"{measure}_similarity")(b)
             out[i, j] = out[j, i] = float("nan") if value is None else value
+    if metric == "lch":
+        out = torch.log(2 * NOUN_TAXONOMY_DEPTH * out)
     return out.float()
 
 

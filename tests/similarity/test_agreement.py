@@ -1,0 +1,58 @@
+"""Agreement between sources: top-k overlap/Jaccard by hand, Spearman against scipy."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from scns.similarity.agreement import (
+    average_ranks,
+    pairwise_agreement,
+    topk_jaccard,
+    topk_overlap,
+    upper_spearman,
+)
+
+
+def _sym(values: list[list[float]]) -> torch.Tensor:
+    t = torch.tensor(values)
+    return (t + t.T) / 2
+
+
+def test_overlap_and_jaccard_by_hand() -> None:
+    a = torch.tensor([[0, 9, 8, 1], [9, 0, 7, 1], [8, 7, 0, 6], [1, 2, 6, 0]], dtype=torch.float32)
+    b = torch.tensor([[0, 9, 1, 8], [9, 0, 7, 1], [1, 7, 0, 6], [8, 1, 6, 0]], dtype=torch.float32)
+    # top-2 sets  a: {1,2} {0,2} {0,1} {2,1};  b: {1,3} {0,2} {1,3} {0,2}
+    # intersections: 1, 2, 1, 1  -> overlap = mean(i/2) = 5/8; jaccard = mean(i / (4 - i)) = (1/3 + 1 + 1/3 + 1/3) / 4
+    assert topk_overlap(a, b, 2) == pytest.approx(5 / 8)
+    assert topk_jaccard(a, b, 2) == pytest.approx((1 / 3 + 1 + 1 / 3 + 1 / 3) / 4)
+    assert topk_overlap(a, a, 3) == 1.0 and topk_jaccard(a, a, 3) == 1.0
+
+
+def test_average_ranks_match_scipy() -> None:
+    scipy_stats = pytest.importorskip("scipy.stats")
+    values = torch.tensor([3.0, 1.0, 3.0, 2.0, 1.0, 3.0])
+    assert average_ranks(values).tolist() == (scipy_stats.rankdata(values.numpy()) - 1).tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_upper_spearman_matches_scipy_with_ties(seed: int) -> None:
+    scipy_stats = pytest.importorskip("scipy.stats")
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randint(0, 3, (12, 12), generator=g).float()
+    b = a + torch.randn(12, 12, generator=g)
+    a, b = (a + a.T) / 2, (b + b.T) / 2
+    i, j = torch.triu_indices(12, 12, offset=1)
+    expected = scipy_stats.spearmanr(a[i, j].numpy(), b[i, j].numpy()).statistic
+    assert upper_spearman(a, b) == pytest.approx(float(expected), abs=1e-9)
+    assert upper_spearman(a, a) == pytest.approx(1.0)
+    assert upper_spearman(a, -a) == pytest.approx(-1.0)
+
+
+def test_spearman_of_a_constant_matrix_is_nan_and_pairs_are_listed() -> None:
+    a = _sym([[0, 1, 2], [1, 0, 3], [2, 3, 0]])
+    const = torch.ones(3, 3)
+    assert upper_spearman(a, const) != upper_spearman(a, const)  # NaN
+    rows = pairwise_agreement({"x": a, "y": a, "z": const}, 1)
+    assert [(r.a, r.b) for r in rows] == [("x", "y"), ("x", "z"), ("y", "z")]
+    assert rows[0].overlap == 1.0 and rows[0].spearman == pytest.approx(1.0)
