@@ -115,6 +115,9 @@ class SampleTopKSampler(SamplerBase):
 def knn_other_class(features: Tensor, labels: Tensor, top_k: int, chunk_size: int = 1024) -> Tensor:
     """Exact top-k inner-product neighbours of other classes, in row chunks.
 
+    Rows and columns are visited in class-sorted order, so each row's own class is one
+    contiguous column block, masked with a slice fill (no [chunk, N] comparison).
+
     Args:
         features: [N, D] (normalise first for cosine similarity).
         labels: int64 [N].
@@ -124,13 +127,19 @@ def knn_other_class(features: Tensor, labels: Tensor, top_k: int, chunk_size: in
     Returns:
         int64 [N, top_k] neighbour ids, most similar first.
     """
-    n = features.shape[0]
-    out = torch.empty((n, top_k), dtype=torch.long, device=features.device)
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        sims = features[start:stop] @ features.T
-        sims.masked_fill_(labels[start:stop, None] == labels[None, :], float("-inf"))
-        out[start:stop] = sims.topk(top_k, dim=1).indices
+    index = ClassIndex(labels)
+    ids, bounds = index.ids, index.offsets.tolist()
+    sorted_labels = labels[ids].tolist()
+    feats = features[ids]  # class-sorted rows
+    out = torch.empty((features.shape[0], top_k), dtype=torch.long, device=features.device)
+    for start in range(0, features.shape[0], chunk_size):
+        stop = min(start + chunk_size, features.shape[0])
+        sims = feats[start:stop] @ feats.T
+        for c in range(sorted_labels[start], sorted_labels[stop - 1] + 1):
+            r0, r1 = max(bounds[c], start) - start, min(bounds[c + 1], stop) - start
+            if r1 > r0:
+                sims[r0:r1, bounds[c] : bounds[c + 1]] = float("-inf")
+        out[ids[start:stop]] = ids[sims.topk(top_k, dim=1).indices]
     return out
 
 
