@@ -62,6 +62,9 @@ def test_supervised_methods_two_epochs(tmp_path, overrides):
     for key in ("train_ce", "train_contrast", "train_neg_sim", "train_pos_sim"):
         assert key in record and record[key] == record[key]  # present and not NaN
     assert -1.0 <= record["train_neg_sim"] <= 1.0
+    # hardness histogram: every logged negative of every step of the epoch, K=64 < log_negatives
+    assert sum(record["neg_sim_hist"]) == 2 * 32 * 64 and len(record["neg_sim_hist"]) == 40
+    assert 0 < record["sampling_time_s"] < record["epoch_time_s"]
 
 
 def test_class_topk_from_teacher_prototypes(tmp_path, teacher_run):

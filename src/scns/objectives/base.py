@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -46,9 +47,17 @@ class Objective(nn.Module):
     def on_epoch_start(self, epoch: int, generator: torch.Generator) -> None:
         """Called before each epoch with that epoch's random generator (a function of seed and epoch)."""
         self.generator = generator
+        negatives = getattr(self, "negatives", None)
+        if negatives is not None:
+            negatives.start_epoch()
 
     def after_step(self) -> None:
         """Called after the optimizer step (e.g. to update memory banks with detached embeddings)."""
+
+    def epoch_stats(self) -> dict[str, Any]:
+        """Per-epoch diagnostics merged into the epoch's metrics line (may sync the device once)."""
+        negatives = getattr(self, "negatives", None)
+        return negatives.epoch_stats() if negatives is not None else {}
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters the optimizer updates (frozen parts such as a teacher excluded)."""

@@ -86,7 +86,9 @@ def build_negatives(contrast: ContrastConfig, labels: Tensor, similarity: Tensor
     else:
         name = sampler_name(contrast)
         sampler = build_sampler(name, labels, **_sampler_options(name, contrast, similarity))
-    return NegativeSource(sampler, labels, contrast.negatives, topk_mask(similarity, contrast.top_k))
+    return NegativeSource(
+        sampler, labels, contrast.negatives, topk_mask(similarity, contrast.top_k), contrast.log_negatives
+    )
 
 
 def topk_mask(similarity: Tensor | None, k: int) -> Tensor | None:

@@ -350,6 +350,8 @@ class Trainer:
             "images_per_s": seen / max(elapsed, 1e-9),
         }
         record.update({f"train_{k}": v for k, v in values.items()})
+        record["step_time_s"] = elapsed / max(1, self.steps_per_epoch)
+        record.update(self.objective.epoch_stats())
         return record
 
     def _handle_nonfinite(self, epoch: int, step_in_epoch: int, out: Any) -> None:

@@ -1,0 +1,126 @@
+"""The training engine on the bundled digits data: run directory, resume equality, non-finite losses."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from scns.config import Config
+from scns.objectives import SupervisedObjective
+from scns.train import checkpoint as ckpt
+from scns.train.engine import NonFiniteLossError, Trainer
+
+TIME_KEYS = {"epoch_time_s", "images_per_s"}
+
+
+def tiny_config(**overrides) -> Config:
+    base = {
+        "data.dataset": "digits",
+        "data.batch_size": 32,
+        "data.eval_batch_size": 200,
+        "model.name": "resnet8",
+        "optim.schedule": "onecycle",
+        "optim.lr": 0.05,
+        "train.epochs": 3,
+        "train.max_steps_per_epoch": 4,
+        "train.device": "cpu",
+        "train.deterministic": True,
+        "train.progress": False,
+        "train.seed": 3,
+    }
+    base.update(overrides)
+    return Config().with_overrides(base)
+
+
+def read_metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def strip_time(records):
+    return [{k: v for k, v in r.items() if k not in TIME_KEYS} for r in records]
+
+
+def test_run_directory_holds_config_metrics_checkpoints_summary(tmp_path):
+    run_dir = tmp_path / "run"
+    summary = Trainer.create(tiny_config(), run_dir).fit()
+    assert Config.load(run_dir / "config.yaml") == tiny_config()
+    records = read_metrics(run_dir)
+    assert [r["epoch"] for r in records] == [0, 1, 2]
+    assert all(0 <= r["test_top1"] <= r["test_top5"] <= 100 for r in records)
+    assert summary["final_top1"] == records[-1]["test_top1"]
+    assert summary["best_top1"] == max(r["test_top1"] for r in records)
+    state = ckpt.load_checkpoint(run_dir)
+    assert state["epoch"] == 3 and state["global_step"] == 12
+    assert (run_dir / "checkpoints" / "best.pt").is_file()
+    assert json.loads((run_dir / "summary.json").read_text())["final_top1"] == summary["final_top1"]
+
+
+def test_resume_after_crash_mid_epoch_matches_uninterrupted_run(tmp_path, monkeypatch):
+    reference = Trainer.create(tiny_config(), tmp_path / "ref")
+    reference.fit()
+
+    crashed = Trainer.create(tiny_config(), tmp_path / "crash")
+    calls = {"n": 0}
+    original = SupervisedObjective.after_step
+
+    def crash_in_second_epoch(self):
+        calls["n"] += 1
+        if calls["n"] == 6:  # epoch 1, step 2
+            raise RuntimeError("simulated kill")
+        original(self)
+
+    monkeypatch.setattr(SupervisedObjective, "after_step", crash_in_second_epoch)
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        crashed.fit()
+    monkeypatch.undo()
+    assert ckpt.load_checkpoint(tmp_path / "crash")["epoch"] == 1
+
+    resumed = Trainer.resume(tmp_path / "crash")
+    resumed.fit()
+    for name, tensor in reference.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    assert strip_time(read_metrics(tmp_path / "ref")) == strip_time(read_metrics(tmp_path / "crash"))
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    Trainer.create(tiny_config(**{"train.epochs": 1}), tmp_path / "run").fit()
+    with pytest.raises(ValueError, match="already holds a run"):
+        Trainer.create(tiny_config(), tmp_path / "run")
+
+
+class NaNAtStep(SupervisedObjective):
+    """Cross-entropy that turns NaN on one chosen step."""
+
+    def __init__(self, model, bad_step: int) -> None:
+        super().__init__(model)
+        self.bad_step = bad_step
+        self.calls = 0
+
+    def forward(self, batch):
+        out = super().forward(batch)
+        self.calls += 1
+        if self.calls == self.bad_step:
+            out.loss = out.loss * float("nan")
+            out.parts["ce"] = out.loss
+        return out
+
+
+def test_nonfinite_loss_stops_with_diagnostic_checkpoint(tmp_path):
+    trainer = Trainer.create(
+        tiny_config(), tmp_path / "run", objective_factory=lambda c, m, d, dev: NaNAtStep(m, 6)
+    )
+    with pytest.raises(NonFiniteLossError, match="epoch 1, step 1"):
+        trainer.fit()
+    diagnostic = tmp_path / "run" / "checkpoints" / "nonfinite-epoch1-step1.pt"
+    state = ckpt.load_checkpoint(diagnostic)
+    assert all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point())
+
+
+def test_skip_nonfinite_tolerates_budgeted_steps(tmp_path):
+    config = tiny_config(**{"train.skip_nonfinite": 1})
+    trainer = Trainer.create(config, tmp_path / "run", objective_factory=lambda c, m, d, dev: NaNAtStep(m, 2))
+    summary = trainer.fit()
+    assert summary["nonfinite_skipped"] == 1
+    assert trainer.global_step == 11  # 12 steps, one skipped
