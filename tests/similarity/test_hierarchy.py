@@ -81,6 +81,8 @@ def test_tiebreak_by_named_source_orders_inside_groups() -> None:
 def test_groups_as_map_and_errors() -> None:
     sim = class_similarity("hierarchy", ["p", "q", "r"], groups={"p": 1, "q": 1, "r": 2})
     assert sim[0, 1] == 1 and sim[0, 2] == 0
+    for groups in (torch.tensor([1, 1, 2]), [1, 1, 2], ["a", "a", "b"]):
+        assert torch.equal(class_similarity("hierarchy", ["p", "q", "r"], groups=groups), sim)
     with pytest.raises(SimilarityError, match="no coarse group for 1 class"):
         class_similarity("hierarchy", ["apple", "spaceship"])
     with pytest.raises(SimilarityError, match="2 group labels for 3 classes"):

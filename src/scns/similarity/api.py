@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,7 @@ def _check_names(class_names: Sequence[str]) -> list[str]:
     names = [str(n) for n in class_names]
     if len(names) < 2:
         raise SimilarityError(f"need at least 2 classes for a similarity, got {len(names)}")
-    seen: set[str] = set()
-    dupes = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    dupes = sorted(name for name, count in Counter(names).items() if count > 1)
     if dupes:
         raise SimilarityError(f"class names must be unique; repeated: {', '.join(dupes)}")
     return names

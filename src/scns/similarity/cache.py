@@ -33,7 +33,8 @@ def default_cache_dir() -> Path:
 def cache_key(source: str, fingerprint: dict[str, Any], class_names: list[str]) -> str:
     """sha256 hex of the canonical JSON of everything that determines a matrix."""
     payload = {"format": CACHE_FORMAT, "source": source, "fingerprint": fingerprint, "classes": class_names}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    # default=str: NumPy scalars and paths in options hash by their text
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

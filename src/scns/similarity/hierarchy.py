@@ -91,7 +91,7 @@ class HierarchySimilarity:
         tiebreak_options: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> None:
-        self.groups = groups
+        self.groups = groups.tolist() if isinstance(groups, Tensor) else groups
         self.tiebreak = tiebreak
         self.tiebreak_options = dict(tiebreak_options or {})
         self.context = dict(context or {})
@@ -102,9 +102,13 @@ class HierarchySimilarity:
         return {k: v for k, v in self.context.items() if k not in ("cache_dir", "use_cache")}
 
     def fingerprint(self) -> dict[str, Any] | None:
-        groups = dict(self.groups) if isinstance(self.groups, Mapping) else self.groups
+        groups: Any = self.groups
+        if isinstance(groups, Mapping):
+            groups = {str(k): v for k, v in groups.items()}
+        elif groups is not None:
+            groups = list(groups)
         out: dict[str, Any] = {
-            "groups": list(groups) if groups is not None and not isinstance(groups, dict) else groups,
+            "groups": groups,
             "shipped": digest("cifar_classes.json"),
             "weight": TIEBREAK_WEIGHT,
         }

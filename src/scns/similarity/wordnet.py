@@ -100,9 +100,16 @@ def load_wordnet(wordnet_dir: str | Path | None = None) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "multilingual functions are not available"
-            return _OfflineReader(str(root), None)
+            reader = _OfflineReader(str(root), None)
+        version = reader.get_version()
     except Exception as err:
         raise SimilarityError(f"cannot read WordNet in {root} ({err}); reinstall it: {DATA_HINT}") from None
+    if version != "3.0":
+        raise SimilarityError(
+            f"{root} holds WordNet {version}; the shipped synset maps, Tiny-ImageNet wnids and the lch depth "
+            f"are WordNet 3.0: {DATA_HINT}"
+        )
+    return reader
 
 
 def resolve_synsets(
