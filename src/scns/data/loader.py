@@ -10,7 +10,7 @@ from torch import Tensor
 
 from scns.data.batch import Batch
 
-Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]
+Transform = Callable[[Tensor, torch.Generator | None], Tensor]
 """``transform(uint8 [B, H, W, 3], generator) -> model input`` (e.g. ``BatchTransform``)."""
 
 
