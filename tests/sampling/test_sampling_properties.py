@@ -195,6 +195,15 @@ def test_class_topk_whole_empty_topk_set_is_an_error() -> None:
         ClassTopKSampler(labels, sim, top_k=1)
 
 
+def test_class_topk_breaks_similarity_ties_by_class_id() -> None:
+    labels = torch.arange(12) % 6
+    sim = torch.zeros(6, 6)
+    sim[0, 4] = 1.0
+    sampler = ClassTopKSampler(labels, sim, top_k=3)
+    assert sampler.topk_classes[0].tolist() == [4, 1, 2]
+    assert sampler.topk_classes[5].tolist() == [0, 1, 2]
+
+
 def test_class_topk_accepts_an_object_with_a_matrix(unequal_labels: torch.Tensor) -> None:
     class Sim:
         matrix = torch.rand(7, 7, generator=torch.Generator().manual_seed(0))

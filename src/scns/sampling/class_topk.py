@@ -37,7 +37,8 @@ class ClassTopKSampler(SamplerBase):
     whole top-k set is empty raises ``ValueError`` at construction. Draws are with replacement.
 
     Attributes:
-        topk_classes: int64 [C, top_k] most similar other classes, most similar first.
+        topk_classes: int64 [C, top_k] most similar other classes, most similar first (ties:
+            lower class id first).
         class_probs: float64 [C, top_k] probability of drawing each of them.
     """
 
@@ -72,7 +73,9 @@ class ClassTopKSampler(SamplerBase):
         self.top_k, self.weighting, self.temperature = int(top_k), weighting, float(temperature)
 
         masked = sim.masked_fill(~off_diag, float("-inf"))
-        top_sim, self.topk_classes = masked.topk(self.top_k, dim=1)
+        # A stable sort breaks ties (common in hierarchy similarities) by class id, on any device.
+        order = torch.sort(masked, dim=1, descending=True, stable=True)
+        top_sim, self.topk_classes = order.values[:, : self.top_k], order.indices[:, : self.top_k]
         sizes = self.index.counts[self.topk_classes].to(torch.float64)
         if weighting == "uniform":
             weights = sizes
