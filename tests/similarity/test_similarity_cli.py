@@ -88,6 +88,8 @@ def test_compare_prints_agreement_rows(capsys, wn) -> None:
         (["--compare", "hierarchy"], "at least two sources"),
         (["--compare", "hierarchy", "hierarchy"], "twice"),
         (["--source", "glove:x"], "takes no ':ARG'"),
+        (["--source", "hierarchy", "--alias", "gasmask"], "NAME=TEXT"),
+        (["--source", "wordnet:jcn"], "wup, path, lch"),
     ],
 )
 def test_user_errors_exit_2_without_traceback(capsys, argv: list[str], message: str) -> None:
