@@ -99,3 +99,22 @@ def test_cifar10_groups_vehicles_and_animals() -> None:
         "automobile",
         "ship",
     }
+
+
+def test_imageset_context_gives_groups_and_wnids() -> None:
+    from types import SimpleNamespace
+
+    from scns.similarity import imageset_context
+
+    data = SimpleNamespace(
+        classes=["a", "b", "c"],
+        labels=torch.tensor([2, 0, 1, 0]),
+        coarse_labels=torch.tensor([1, 0, 0, 0]),
+        coarse_classes=["g0", "g1"],
+        wnids=["n00000001", "n00000002", "n00000003"],
+    )
+    context = imageset_context(data)
+    assert context == {"wnids": ["n00000001", "n00000002", "n00000003"], "groups": ["g0", "g0", "g1"]}
+    sim = class_similarity("hierarchy", data.classes, context=context)
+    assert sim[0, 1] == 1 and sim[0, 2] == 0
+    assert imageset_context(SimpleNamespace(classes=["a"], labels=torch.tensor([0]))) == {}

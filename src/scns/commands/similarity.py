@@ -86,18 +86,10 @@ def dataset_classes(dataset: str, data_dir: str | None) -> tuple[list[str], dict
     if dataset in ("cifar10", "cifar100"):
         return cifar_class_names(dataset), {}
     from scns.data import load_dataset
+    from scns.similarity import imageset_context
 
     data = load_dataset(dataset, data_dir, "test")
-    context: dict[str, Any] = {}
-    if data.wnids is not None:
-        context["wnids"] = list(data.wnids)
-    if data.coarse_labels is not None and data.coarse_classes is not None:
-        import torch
-
-        fine_to_coarse = torch.zeros(len(data.classes), dtype=torch.long)
-        fine_to_coarse[data.labels] = data.coarse_labels
-        context["groups"] = [data.coarse_classes[int(g)] for g in fine_to_coarse]
-    return list(data.classes), context
+    return list(data.classes), imageset_context(data)
 
 
 def _aliases(pairs: list[str]) -> dict[str, str]:

@@ -22,6 +22,7 @@ Example::
 from scns.similarity.api import class_similarity, load_similarity
 from scns.similarity.base import ClassSimilarity, SimilarityError, cosine_matrix, finalize_similarity, top_k
 from scns.similarity.cache import SimilarityCache, cache_key, default_cache_dir
+from scns.similarity.context import imageset_context
 from scns.similarity.registry import (
     SIMILARITY_SOURCES,
     SimilaritySource,
@@ -56,6 +57,7 @@ __all__ = [
     "default_cache_dir",
     "finalize_similarity",
     "hierarchy_similarity",
+    "imageset_context",
     "load_similarity",
     "parse_spec",
     "prototype_similarity",
