@@ -86,3 +86,19 @@ def test_packaged_minilm_runs_offline() -> None:
     sim = class_similarity("text", ["apple", "pear", "bus"])
     assert sim[0, 1] > sim[0, 2]
     assert sim[0, 1] == pytest.approx(0.6627, abs=2e-3)  # all-MiniLM-L6-v2, "a photo of a apple/pear"
+
+
+def test_model_dir_fingerprint_follows_the_weights_file(tmp_path) -> None:
+    from scns.similarity import build_source
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"x" * 10)
+    first = build_source("text", model_dir=str(tmp_path)).fingerprint()
+    weights.write_bytes(b"y" * 11)
+    second = build_source("text", model_dir=str(tmp_path)).fingerprint()
+    assert first != second and first["model"]["dir"] == str(tmp_path.resolve())
+    assert (
+        build_source("text:{name} photo", model_dir=str(tmp_path)).fingerprint()["template"] == "{name} photo"
+    )
+    with pytest.raises(SimilarityError, match="either encoder or model_dir"):
+        build_source("text", model_dir=str(tmp_path), encoder=BagOfLetters())
