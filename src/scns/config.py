@@ -159,7 +159,7 @@ class Config:
         String values are parsed as YAML scalars (``0.1``, ``true``, ``[150, 180]``, ``null``).
         """
         items = (
-            overrides.items() if isinstance(overrides, Mapping) else (_split_override(o) for o in overrides)
+            overrides.items() if isinstance(overrides, Mapping) else (parse_override(o) for o in overrides)
         )
         config = self
         for key, value in items:
@@ -213,7 +213,8 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
-def _split_override(text: str) -> tuple[str, Any]:
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"optim.lr=0.1"`` -> ``("optim.lr", 0.1)``; the value is read as a YAML scalar or list."""
     if "=" not in text:
         raise ConfigError(f"override '{text}' must look like section.key=value, e.g. optim.lr=0.1")
     key, raw = text.split("=", 1)

@@ -295,6 +295,8 @@ class Trainer:
             self._append_metrics(record)
             self._save(epoch + 1, improved)
             self._print_epoch(record)
+        if last_eval is None:  # resumed after its last epoch (killed before the summary was written)
+            last_eval = self.evaluate()
         summary = self._summary(last_eval, time.perf_counter() - started)
         ckpt.atomic_write_bytes(self.run_dir / SUMMARY_NAME, json.dumps(summary, indent=2).encode())
         return summary

@@ -1,0 +1,66 @@
+"""``scns grid``: run a named protocol's grid of runs, resumably, into one directory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "grid",
+        help="run a protocol's grid of runs (resumable; finished runs are skipped)",
+        description=(
+            "Run a protocol (cpu-quick, gpu, paper) into DIR/runs/<cell>. A re-run skips finished runs and "
+            "resumes an unfinished one, so a grid can be spread over several sittings. Results accumulate in "
+            "DIR/results.json; `scns report DIR` turns them into tables and plots."
+        ),
+    )
+    parser.add_argument("protocol", help="cpu-quick | gpu | paper")
+    parser.add_argument("--out", required=True, help="grid directory")
+    parser.add_argument("--data-dir", help="dataset folder (default: $SCNS_DATA_DIR)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--only", help="run only cells whose name contains this text (and their teachers)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="1 epoch of 2 steps per cell: checks the grid end to end"
+    )
+    parser.add_argument("--list", action="store_true", help="list the cells and their state, run nothing")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override applied to every cell (repeatable)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scns.config import Config, parse_override
+    from scns.train.grid import SMOKE_OVERRIDES, is_finished, run_grid
+    from scns.train.protocols import get_protocol
+
+    cells = get_protocol(args.protocol)
+    if args.list:
+        for cell in cells:
+            state = "done" if is_finished(Path(args.out) / "runs" / cell.name) else "todo"
+            print(f"{state:<5} {cell.name:<60} {','.join(cell.settings):<12} {cell.method}")
+        return 0
+    overrides: dict = {"train.device": args.device}
+    data_dir = args.data_dir or os.environ.get("SCNS_DATA_DIR")
+    if data_dir:
+        overrides["data.data_dir"] = data_dir
+    if args.smoke:
+        overrides.update(SMOKE_OVERRIDES)
+    overrides.update(parse_override(item) for item in args.overrides)
+    Config().with_overrides(overrides)  # reject bad keys or values before any run
+    status = run_grid(cells, args.out, overrides=overrides, only=args.only)
+    print(
+        f"finished {len(status['finished'])}, already done {len(status['skipped'])}, failed {len(status['failed'])}"
+    )
+    for name, error in status["failed"].items():
+        print(f"  FAILED {name}: {error}")
+    return 1 if status["failed"] else 0

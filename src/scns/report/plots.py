@@ -1,0 +1,118 @@
+"""PNG plots for the report (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _by_method(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        groups[r["method"]].append(r)
+    return dict(groups)
+
+
+def learning_curves(records: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Test top-1 per epoch, one line per method (mean over seeds, band = min..max)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method, runs in _by_method(records).items():
+        curves = [r["curve"] for r in runs if r["curve"] and None not in r["curve"]]
+        if not curves:
+            continue
+        length = min(len(c) for c in curves)
+        arr = np.array([c[:length] for c in curves], dtype=float)
+        epochs = np.arange(1, length + 1)
+        ax.plot(epochs, arr.mean(0), marker="o", markersize=3, label=f"{method} (n={len(curves)})")
+        if len(curves) > 1:
+            ax.fill_between(epochs, arr.min(0), arr.max(0), alpha=0.15)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test top-1 (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def hardness_histograms(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
+    """Distribution of anchor-negative cosine of the negatives each sampler drew (last epoch, summed over seeds)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    drawn = False
+    for method, runs in _by_method(records).items():
+        hists = [np.asarray(r["neg_sim_hist"], dtype=float) for r in runs if r.get("neg_sim_hist")]
+        if not hists:
+            continue
+        total = np.sum(hists, axis=0)
+        if total.sum() <= 0:
+            continue
+        edges = np.linspace(-1.0, 1.0, len(total) + 1)
+        centers = (edges[:-1] + edges[1:]) / 2
+        ax.plot(centers, total / total.sum(), drawstyle="steps-mid", label=method)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xlabel("cosine(anchor, negative) in the memory bank")
+    ax.set_ylabel("share of drawn negatives")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def budget_plot(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
+    """Test top-1 against the number of negatives K per sampler, step time on a second axis."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax2 = ax.twinx()
+    drawn = False
+    for method, runs in _by_method(records).items():
+        by_k: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for r in runs:
+            if r.get("negatives"):
+                by_k[int(r["negatives"])].append(r)
+        if not by_k:
+            continue
+        ks = sorted(by_k)
+        acc = [np.mean([r["final_top1"] for r in by_k[k]]) for k in ks]
+        err = [np.std([r["final_top1"] for r in by_k[k]], ddof=1) if len(by_k[k]) > 1 else 0.0 for k in ks]
+        step_ms = [1000 * np.mean([r["step_time_s"] for r in by_k[k]]) for k in ks]
+        line = ax.errorbar(ks, acc, yerr=err, marker="o", capsize=3, label=f"{method} accuracy")
+        ax2.plot(
+            ks,
+            step_ms,
+            linestyle="--",
+            marker="x",
+            color=line[0].get_color(),
+            alpha=0.7,
+            label=f"{method} step time",
+        )
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("negatives per anchor K")
+    ax.set_ylabel("test top-1 (%)  (mean +- std over seeds)")
+    ax2.set_ylabel("training step time (ms, dashed)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    labels = ax.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
+    ax.legend(handles, labels, fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,118 @@
+"""Run a protocol's grid of runs, resumably: finished runs are skipped, an unfinished one resumes.
+
+Layout of a grid directory::
+
+    DIR/runs/<cell>/       one run directory per cell (config.yaml, metrics.jsonl, checkpoints/,
+                           summary.json) plus cell.json (its grid metadata)
+    DIR/results.json       one record per finished cell, rewritten after every cell
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from scns.config import Config
+from scns.report.collect import CELL_NAME, is_finished, run_record
+from scns.train import checkpoint as ckpt
+from scns.train.engine import Trainer
+from scns.train.protocols import Cell
+from scns.train.validate import validate_config
+
+RESULTS_NAME = "results.json"
+SMOKE_OVERRIDES = {"train.epochs": 1, "train.max_steps_per_epoch": 2}
+
+
+def cell_config(cell: Cell, runs_dir: Path, extra: dict[str, Any]) -> Config:
+    """The config of one cell: defaults <- cell overrides <- grid-wide overrides; teacher path filled in."""
+    overrides = {**cell.overrides, **extra, "train.name": cell.name, "train.progress": False}
+    if cell.depends_on:
+        overrides["distill.teacher"] = str(runs_dir / cell.depends_on)
+    return Config().with_overrides(overrides)
+
+
+def run_grid(
+    cells: list[Cell],
+    out_dir: str | Path,
+    *,
+    overrides: dict[str, Any] | None = None,
+    only: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run (or continue) every cell whose name contains ``only`` (all when None).
+
+    Args:
+        overrides: dotted config overrides applied to every cell (e.g. data dir, device, smoke sizes).
+    Returns:
+        {"finished": [...], "failed": {name: error}, "skipped": [...]} for this invocation.
+    """
+    out_dir = Path(out_dir)
+    runs_dir = out_dir / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    extra = dict(overrides or {})
+    by_name = {c.name: c for c in cells}
+    selected = [c for c in cells if only is None or only in c.name]
+    # teachers a selected cell depends on run first, even when the filter does not name them
+    order: list[Cell] = []
+    for cell in selected:
+        if cell.depends_on and by_name[cell.depends_on] not in order:
+            order.append(by_name[cell.depends_on])
+        if cell not in order:
+            order.append(cell)
+    status: dict[str, Any] = {"finished": [], "failed": {}, "skipped": []}
+    for i, cell in enumerate(order, 1):
+        run_dir = runs_dir / cell.name
+        if is_finished(run_dir):
+            status["skipped"].append(cell.name)
+            continue
+        if cell.depends_on and cell.depends_on in status["failed"]:
+            status["failed"][cell.name] = f"its teacher {cell.depends_on} failed"
+            continue
+        log(f"[{i}/{len(order)}] {cell.name} ({cell.method}, seed {cell.seed})")
+        started = time.perf_counter()
+        try:
+            _run_cell(cell, run_dir, runs_dir, extra)
+        except (
+            Exception
+        ) as err:  # a failing cell must not stop the grid; it is reported and retried next time
+            status["failed"][cell.name] = f"{type(err).__name__}: {err}"
+            log(f"    FAILED: {type(err).__name__}: {err}")
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "error.txt").write_text(traceback.format_exc())
+        else:
+            status["finished"].append(cell.name)
+            log(f"    done in {time.perf_counter() - started:.0f} s")
+        write_results(out_dir, cells)
+    write_results(out_dir, cells)
+    return status
+
+
+def _run_cell(cell: Cell, run_dir: Path, runs_dir: Path, extra: dict[str, Any]) -> None:
+    if (run_dir / "checkpoints" / ckpt.CHECKPOINT_NAME).exists():
+        resume_overrides = [f"{k}={json.dumps(v)}" for k, v in extra.items()]
+        trainer = Trainer.resume(run_dir, resume_overrides)
+    else:
+        config = cell_config(cell, runs_dir, extra)
+        validate_config(config)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / CELL_NAME).write_text(json.dumps(asdict(cell), indent=2))
+        trainer = Trainer.create(config, run_dir)
+    validate_config(trainer.config)
+    trainer.fit()
+    (run_dir / "error.txt").unlink(missing_ok=True)
+
+
+def write_results(out_dir: Path, cells: list[Cell]) -> list[dict[str, Any]]:
+    """Collect every finished cell's record into ``DIR/results.json`` (atomically)."""
+    records = []
+    for cell in cells:
+        run_dir = out_dir / "runs" / cell.name
+        if is_finished(run_dir):
+            records.append(run_record(run_dir, asdict(cell)))
+    ckpt.atomic_write_bytes(out_dir / RESULTS_NAME, json.dumps(records, indent=1).encode())
+    return records

@@ -1,0 +1,327 @@
+"""Named experiment grids: which (setting, method, sampler, seed) runs make up a protocol.
+
+A protocol is a list of :class:`Cell`s. Each cell is one training run described by config overrides
+on top of its setting's base; cells may depend on another cell (a distillation teacher). A cell
+can belong to several settings (the K=4096 runs of the negatives-budget sweep are the supervised
+grid's runs), in which case it is listed once and run once.
+
+Protocols:
+- ``cpu-quick``: fits a 2-core CPU over several sittings (see BENCHMARKS.md for its wall time).
+- ``gpu``: one H100 in about 10 minutes (CRD schedule shortened), one seed.
+- ``paper``: the full CRD-schedule grid of every preset pair on CIFAR-100 and Tiny-ImageNet-200;
+  documented and runnable, but sized for a multi-GPU user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+SETTINGS = ("supervised", "distill", "budget")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of a grid.
+
+    Attributes:
+        name: run directory name, unique in the protocol.
+        settings: the report tables this run belongs to.
+        method: label in the report (e.g. "class_topk (glove)").
+        seed: training seed.
+        overrides: dotted config overrides for this run.
+        depends_on: name of a cell whose run must finish first (its directory becomes the teacher).
+        negatives: K, for the budget sweep's x-axis (None for runs without a contrastive term).
+    """
+
+    name: str
+    settings: tuple[str, ...]
+    method: str
+    seed: int
+    overrides: dict[str, Any] = field(default_factory=dict)
+    depends_on: str | None = None
+    negatives: int | None = None
+
+
+# ----------------------------------------------------------------------------- building blocks
+def _supervised_methods(mixup: int) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("cross-entropy", {}),
+        ("uniform", {"contrast.sampler": "uniform"}),
+        ("class_topk (glove)", {"contrast.sampler": "class_topk", "contrast.similarity": "glove"}),
+        ("class_topk (wordnet)", {"contrast.sampler": "class_topk", "contrast.similarity": "wordnet"}),
+        ("sample_topk", {"contrast.sampler": "sample_topk"}),
+        ("uniform + mixup", {"contrast.sampler": "uniform", "contrast.latent_mixup": mixup}),
+        (
+            "class_topk (glove) + mixup",
+            {
+                "contrast.sampler": "class_topk",
+                "contrast.similarity": "glove",
+                "contrast.latent_mixup": mixup,
+            },
+        ),
+    ]
+
+
+def _distill_methods(mixup: int) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("student", {"distill.method": "student"}),
+        ("kd", {"distill.method": "kd"}),
+        ("crd uniform", {"distill.method": "crd", "contrast.sampler": "uniform"}),
+        (
+            "crd class_topk (wordnet)",
+            {"distill.method": "crd", "contrast.sampler": "class_topk", "contrast.similarity": "wordnet"},
+        ),
+        ("crd sample_topk", {"distill.method": "crd", "contrast.sampler": "sample_topk"}),
+        (
+            "crd class_topk (wordnet) + mixup",
+            {
+                "distill.method": "crd",
+                "contrast.sampler": "class_topk",
+                "contrast.similarity": "wordnet",
+                "contrast.latent_mixup": mixup,
+            },
+        ),
+    ]
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text).strip("-").replace("--", "-").replace("--", "-")
+
+
+def supervised_cells(base: dict[str, Any], seeds: list[int], k: int, mixup: int, prefix: str) -> list[Cell]:
+    """The supervised grid: every method x seed, with K negatives."""
+    cells = []
+    for method, overrides in _supervised_methods(mixup):
+        contrastive = "contrast.sampler" in overrides
+        for seed in seeds:
+            cells.append(
+                Cell(
+                    name=f"{prefix}-{_slug(method)}-k{k}-s{seed}"
+                    if contrastive
+                    else f"{prefix}-{_slug(method)}-s{seed}",
+                    settings=("supervised",),
+                    method=method,
+                    seed=seed,
+                    overrides={**base, **overrides, "contrast.negatives": k, "train.seed": seed},
+                    negatives=k if contrastive else None,
+                )
+            )
+    return cells
+
+
+def budget_cells(base: dict[str, Any], seeds: list[int], ks: list[int], prefix: str) -> list[Cell]:
+    """Uniform vs class_topk (glove) at each K."""
+    cells = []
+    for method, overrides in _supervised_methods(0)[1:3]:
+        for k in ks:
+            for seed in seeds:
+                cells.append(
+                    Cell(
+                        name=f"{prefix}-{_slug(method)}-k{k}-s{seed}",
+                        settings=("budget",),
+                        method=method,
+                        seed=seed,
+                        overrides={**base, **overrides, "contrast.negatives": k, "train.seed": seed},
+                        negatives=k,
+                    )
+                )
+    return cells
+
+
+def distill_cells(
+    teacher: Cell, base: dict[str, Any], seeds: list[int], mixup: int, prefix: str
+) -> list[Cell]:
+    """Every distillation method x seed against one teacher cell."""
+    cells = []
+    for method, overrides in _distill_methods(mixup):
+        for seed in seeds:
+            cells.append(
+                Cell(
+                    name=f"{prefix}-{_slug(method)}-s{seed}",
+                    settings=("distill",),
+                    method=method,
+                    seed=seed,
+                    overrides={**base, **overrides, "train.objective": "distill", "train.seed": seed},
+                    depends_on=teacher.name,
+                    negatives=base.get("contrast.negatives", 16384) if method.startswith("crd") else None,
+                )
+            )
+    return cells
+
+
+def merge_cells(*groups: list[Cell]) -> list[Cell]:
+    """Concatenate cell lists; a cell named twice is run once and belongs to every setting listed."""
+    merged: dict[str, Cell] = {}
+    for group in groups:
+        for cell in group:
+            if cell.name in merged:
+                known = merged[cell.name]
+                if known.overrides != cell.overrides:
+                    raise ValueError(f"grid cell {cell.name} is defined twice with different overrides")
+                merged[cell.name] = replace(
+                    known, settings=tuple(dict.fromkeys(known.settings + cell.settings))
+                )
+            else:
+                merged[cell.name] = cell
+    return list(merged.values())
+
+
+# ----------------------------------------------------------------------------- protocols
+CPU_SUPERVISED_BASE: dict[str, Any] = {
+    "data.dataset": "cifar10",
+    "data.batch_size": 128,
+    "model.name": "resnet8",
+    "optim.lr": 0.1,
+    "optim.schedule": "onecycle",
+    "optim.weight_decay": 5e-4,
+    "train.epochs": 15,
+    "contrast.similarity": "glove",  # also for uniform runs: logs the share of negatives from the top-k classes
+    "contrast.top_k": 3,
+    "contrast.weight": 1.0,
+}
+# sample_topk neighbours and refresh for CIFAR-10 (table N x 1024 int32 = 205 MB)
+_SAMPLE_TOPK = {"contrast.refresh_every": 5}
+
+
+def _with_sample_topk_options(cells: list[Cell], top_k: int) -> list[Cell]:
+    out = []
+    for cell in cells:
+        if cell.overrides.get("contrast.sampler") == "sample_topk":
+            cell = replace(cell, overrides={**cell.overrides, **_SAMPLE_TOPK, "contrast.top_k": top_k})
+        out.append(cell)
+    return out
+
+
+def cpu_quick() -> list[Cell]:
+    sup = _with_sample_topk_options(
+        supervised_cells(CPU_SUPERVISED_BASE, [0, 1, 2], 4096, 256, "c10-resnet8"), 1024
+    )
+    budget = budget_cells(CPU_SUPERVISED_BASE, [0, 1], [256, 1024, 4096, 16384], "c10-resnet8")
+    teacher = Cell(
+        name="c100-teacher-resnet20",
+        settings=("teacher",),
+        method="teacher",
+        seed=0,
+        overrides={
+            "data.dataset": "cifar100",
+            "data.batch_size": 128,
+            "model.name": "resnet20",
+            "optim.lr": 0.1,
+            "optim.schedule": "onecycle",
+            "train.epochs": 15,
+            "train.seed": 0,
+        },
+    )
+    distill_base = {
+        "data.dataset": "cifar100",
+        "data.batch_size": 64,
+        "model.name": "resnet8",
+        "optim.lr": 0.05,
+        "optim.schedule": "onecycle",
+        "train.epochs": 4,
+        "contrast.negatives": 16384,
+        "contrast.top_k": 10,
+        "distill.teacher_model": "resnet20",
+    }
+    dist = _with_sample_topk_options(
+        distill_cells(teacher, distill_base, [0, 1], 256, "c100-resnet20-resnet8"), 1024
+    )
+    return merge_cells(sup, budget, [teacher], dist)
+
+
+def gpu() -> list[Cell]:
+    """One H100, ~10 minutes: resnet56->resnet20 with a shortened CRD schedule, and the CIFAR-10 supervised grid."""
+    teacher = Cell(
+        name="c100-teacher-resnet56",
+        settings=("teacher",),
+        method="teacher",
+        seed=0,
+        overrides={
+            "data.dataset": "cifar100",
+            "data.batch_size": 256,
+            "model.name": "resnet56",
+            "optim.lr": 0.1,
+            "optim.schedule": "onecycle",
+            "train.epochs": 15,
+            "train.seed": 0,
+        },
+    )
+    distill_base = {
+        "data.dataset": "cifar100",
+        "data.batch_size": 64,
+        "model.name": "resnet20",
+        "optim.lr": 0.05,
+        "optim.schedule": "onecycle",
+        "train.epochs": 6,
+        "contrast.negatives": 16384,
+        "contrast.top_k": 10,
+        "distill.teacher_model": "resnet56",
+    }
+    sup_base = {**CPU_SUPERVISED_BASE, "model.name": "resnet20", "data.batch_size": 256, "train.epochs": 8}
+    dist = _with_sample_topk_options(
+        distill_cells(teacher, distill_base, [0], 256, "c100-resnet56-resnet20"), 1024
+    )
+    sup = _with_sample_topk_options(supervised_cells(sup_base, [0], 4096, 256, "c10-resnet20"), 1024)
+    return merge_cells([teacher], dist, sup)
+
+
+PAPER_PAIRS = (
+    ("cifar100", "resnet32x4", "resnet8x4"),
+    ("cifar100", "wrn_40_2", "wrn_16_2"),
+    ("cifar100", "resnet56", "resnet20"),
+    ("cifar100", "vgg13", "vgg8"),
+    ("cifar100", "ResNet50", "MobileNetV2"),
+    ("cifar100", "resnet32x4", "ShuffleV2"),
+    ("tiny_imagenet", "ResNet18", "MobileNetV2"),
+)
+
+
+def paper() -> list[Cell]:
+    """The full CRD schedule (240 epochs) for every preset pair, 3 seeds: for a multi-GPU user."""
+    crd = {
+        "data.batch_size": 64,
+        "optim.lr": 0.05,
+        "optim.schedule": "multistep",
+        "optim.milestones": [150, 180, 210],
+        "optim.weight_decay": 5e-4,
+        "train.epochs": 240,
+    }
+    groups: list[list[Cell]] = []
+    for dataset, t, s in PAPER_PAIRS:
+        teacher = Cell(
+            name=f"{dataset}-teacher-{t}",
+            settings=("teacher",),
+            method="teacher",
+            seed=0,
+            overrides={**crd, "data.dataset": dataset, "model.name": t, "train.seed": 0},
+        )
+        lr = 0.01 if s in ("MobileNetV2", "ShuffleV2", "ShuffleV1") else 0.05
+        base = {
+            **crd,
+            "data.dataset": dataset,
+            "model.name": s,
+            "optim.lr": lr,
+            "contrast.negatives": 16384,
+            "contrast.top_k": 10,
+            "distill.teacher_model": t,
+        }
+        groups.append([teacher])
+        groups.append(
+            _with_sample_topk_options(
+                distill_cells(teacher, base, [0, 1, 2], 256, f"{dataset}-{t}-{s}"), 1024
+            )
+        )
+    return merge_cells(*groups)
+
+
+PROTOCOLS = {"cpu-quick": cpu_quick, "gpu": gpu, "paper": paper}
+
+
+def get_protocol(name: str) -> list[Cell]:
+    """The cells of protocol ``name``; unknown names list the choices."""
+    from scns.config import ConfigError
+
+    if name not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol '{name}'. Valid choices: {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]()

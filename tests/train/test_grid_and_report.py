@@ -1,0 +1,96 @@
+"""Grid runs are resumable and skip finished cells; the report is built from their directories."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scns.report import build_report, collect
+from scns.train.grid import RESULTS_NAME, run_grid
+from scns.train.protocols import (
+    Cell,
+    budget_cells,
+    distill_cells,
+    get_protocol,
+    merge_cells,
+    supervised_cells,
+)
+
+BASE = {
+    "data.dataset": "digits",
+    "data.batch_size": 32,
+    "model.name": "resnet8",
+    "optim.schedule": "constant",
+    "optim.lr": 0.02,
+    "train.epochs": 2,
+    "train.max_steps_per_epoch": 2,
+    "train.device": "cpu",
+    "contrast.top_k": 2,
+}
+
+
+def tiny_protocol() -> list[Cell]:
+    sup = [c for c in supervised_cells(BASE, [0, 1], 64, 8, "d") if c.method in ("cross-entropy", "uniform")]
+    budget = [c for c in budget_cells(BASE, [0, 1], [32, 64], "d") if c.method == "uniform"]
+    teacher = Cell("d-teacher", ("teacher",), "teacher", 0, {**BASE, "train.epochs": 1, "train.seed": 0})
+    dist = [
+        c
+        for c in distill_cells(teacher, {**BASE, "contrast.negatives": 32}, [0], 4, "d-kd")
+        if c.method in ("kd", "crd uniform")
+    ]
+    return merge_cells(sup, budget, [teacher], dist)
+
+
+def test_merge_lists_shared_cells_once_with_all_settings():
+    cells = tiny_protocol()
+    names = [c.name for c in cells]
+    assert len(names) == len(set(names))
+    shared = next(c for c in cells if c.name == "d-uniform-k64-s0")
+    assert shared.settings == ("supervised", "budget")
+
+
+def test_protocols_are_well_formed():
+    for name in ("cpu-quick", "gpu", "paper"):
+        cells = get_protocol(name)
+        names = {c.name for c in cells}
+        assert len(names) == len(cells)
+        assert all(c.depends_on in names for c in cells if c.depends_on)
+    quick = get_protocol("cpu-quick")
+    assert len([c for c in quick if "supervised" in c.settings]) == 7 * 3
+    assert len([c for c in quick if "distill" in c.settings]) == 6 * 2
+    assert {c.negatives for c in quick if "budget" in c.settings} == {256, 1024, 4096, 16384}
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_grid_skips_finished_resumes_unfinished_and_reports(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCNS_CACHE_DIR", str(tmp_path / "cache"))
+    cells = tiny_protocol()
+    status = run_grid(cells, tmp_path / "grid", log=lambda _: None)
+    assert not status["failed"], status["failed"]
+    assert len(status["finished"]) == len(cells)
+    results = json.loads((tmp_path / "grid" / RESULTS_NAME).read_text())
+    assert {r["name"] for r in results} == {c.name for c in cells}
+
+    # a finished grid does nothing; an unfinished run (summary and last epoch gone, as after a kill) resumes
+    victim = tmp_path / "grid" / "runs" / "d-uniform-k64-s1"
+    (victim / "summary.json").unlink()
+    status = run_grid(cells, tmp_path / "grid", log=lambda _: None)
+    assert status["finished"] == ["d-uniform-k64-s1"] and len(status["skipped"]) == len(cells) - 1
+
+    records = collect([tmp_path / "grid"])
+    assert len(records) == len(cells)
+    report = build_report(records, tmp_path / "report", ["grid"])
+    text = report.read_text()
+    assert (
+        "## supervised: digits, resnet8, 2 epochs" in text and "## budget: digits, resnet8, 2 epochs" in text
+    )
+    assert "| cross-entropy | 2 | 0,1 |" in text and "| uniform K=32 | 2 | 0,1 |" in text
+    assert "diff vs uniform (95% CI, paired by seed)" in text and "diff vs kd" in text
+    for png in (
+        "supervised-digits-resnet8-2ep-curves.png",
+        "supervised-digits-resnet8-2ep-hardness.png",
+        "budget-digits-resnet8-2ep-budget.png",
+        "distill-digits-resnet8-2ep-curves.png",
+    ):
+        assert (tmp_path / "report" / png).stat().st_size > 1000
