@@ -53,8 +53,7 @@ def crop_flip(x: Tensor, pad: int, dy: Tensor, dx: Tensor, flip: Tensor) -> Tens
     ar_w = torch.arange(w, device=x.device)
     rows = dy[:, None] + ar_h  # [B, H]
     cols = dx[:, None] + torch.where(flip[:, None], w - 1 - ar_w, ar_w)  # [B, W]
-    # One index_select of whole pixels (rows of C values) over the flattened padded batch: several
-    # times faster on CPU than three-tensor advanced indexing.
+    # a single index_select of whole pixels (rows of C values) from the flattened padded batch
     pixel = ((torch.arange(b, device=x.device)[:, None] * hp + rows) * wp)[:, :, None] + cols[:, None, :]
     out = padded.view(b * hp * wp, c).index_select(0, pixel.view(-1)).view(b, h, w, c)
     return out if channels_last else out.permute(0, 3, 1, 2)
