@@ -75,3 +75,14 @@ def test_sample_from_classes_is_uniform_within_each_class(unequal_labels: torch.
 def test_sample_from_empty_class_is_an_error(unequal_labels: torch.Tensor) -> None:
     with pytest.raises(ValueError, match="empty class"):
         ClassIndex(unequal_labels).sample_from_classes(torch.tensor([1, 2]))
+
+
+def test_the_goodness_of_fit_check_has_power(unequal_labels: torch.Tensor, assert_fits) -> None:
+    """The same draw size as the sampler tests flags a 20% excess on one class (40 of 300 ids)."""
+    other = (unequal_labels != 0).double()
+    biased = other * torch.where(unequal_labels == 1, 1.2, 1.0)
+    ids = torch.multinomial(
+        biased / biased.sum(), 100_000, replacement=True, generator=torch.Generator().manual_seed(0)
+    )
+    with pytest.raises(AssertionError, match="p-value"):
+        assert_fits(ids, (other / other.sum()).numpy())
