@@ -111,3 +111,19 @@ def test_refresh_follows_new_features(small_data) -> None:
     first = sampler.table.clone()
     sampler.refresh(torch.randn_like(feats))
     assert not torch.equal(first, sampler.table)
+
+
+@pytest.mark.parametrize(
+    "n, k, masked", [(1000, 20, 0), (1000, 20, 300), (5000, 100, 1200), (60, 20, 0), (300, 20, 250)]
+)
+def test_topk_indices_matches_torch_topk(n: int, k: int, masked: int) -> None:
+    """The pre-filtered top-k equals a plain top-k (float64, no ties), including rows with a
+    masked (-inf) block and the fallbacks (narrow rows; too few finite blocks)."""
+    from scns.sampling.sample_topk import topk_indices
+
+    g = torch.Generator().manual_seed(n + k + masked)
+    values = torch.randn(37, n, generator=g, dtype=torch.float64)
+    for r in range(37):
+        start = (r * 97) % max(1, n - masked)
+        values[r, start : start + masked] = float("-inf")
+    assert torch.equal(topk_indices(values, k), values.topk(k, dim=1).indices)
