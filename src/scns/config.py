@@ -79,6 +79,7 @@ class TrainConfig:
     eval_every: int = 1
     progress: bool = True
     skip_nonfinite: int = 0
+    dist_timeout_s: float = 300.0
     max_steps_per_epoch: int | None = None
 
 

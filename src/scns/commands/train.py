@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 from scns.commands.options import TRAIN_FLAGS, Flag, add_run_arguments, config_from_args
@@ -34,6 +35,7 @@ def run_training(
     args: argparse.Namespace, flags: tuple[Flag, ...], fixed: dict[str, Any] | None = None
 ) -> int:
     """Start (or with ``--resume``, continue) a run from parsed arguments; print its summary."""
+    from scns.train import distributed as ddp
     from scns.train.engine import Trainer
     from scns.train.validate import validate_config
 
@@ -50,6 +52,10 @@ def run_training(
             config = config.with_overrides(fixed)
         trainer = Trainer.create(config)
     validate_config(trainer.config)
-    summary = trainer.fit()
-    print(json.dumps(summary, indent=2))
+    try:
+        summary = trainer.fit()
+    finally:
+        ddp.cleanup()
+    if ddp.env_world_size() <= 1 or int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(summary, indent=2))
     return 0

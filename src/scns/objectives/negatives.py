@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from scns.sampling import SamplerBase, UniformSampler
@@ -114,8 +115,20 @@ class NegativeSource(nn.Module):
         return _needs_features(self.sampler) and self.sampler.should_refresh(epoch)
 
     def refresh(self, features: Tensor) -> None:
-        """Rebuild the sampler's tables from features [N, D]."""
-        self.sampler.refresh(features)
+        """Rebuild the sampler's tables from features [N, D].
+
+        In a distributed run rank 0 builds the tables and broadcasts them, so every rank samples
+        from the same table.
+        """
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            if dist.get_rank() == 0:
+                self.sampler.refresh(features)
+            box = [self.sampler.state_dict() if dist.get_rank() == 0 else None]
+            dist.broadcast_object_list(box, src=0)
+            if dist.get_rank() != 0:
+                self.sampler.load_state_dict(_to_device(box[0], self.labels.device))
+        else:
+            self.sampler.refresh(features)
         self.ready = True
 
     def forward(self, index: Tensor, labels: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -152,6 +165,14 @@ def step_stats(
     if share is not None:
         out["topk_share"] = share
     return out
+
+
+def _to_device(state: Any, device: torch.device) -> Any:
+    if isinstance(state, Tensor):
+        return state.to(device)
+    if isinstance(state, dict):
+        return {k: _to_device(v, device) for k, v in state.items()}
+    return state
 
 
 def _needs_features(sampler: SamplerBase) -> bool:

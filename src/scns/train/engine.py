@@ -32,6 +32,7 @@ from scns.data.imageset import ImageSet
 from scns.data.loader import DeviceLoader
 from scns.objectives import Objective
 from scns.train import checkpoint as ckpt
+from scns.train import distributed as ddp
 from scns.train.metrics import MeanMeter, topk_correct
 from scns.train.schedule import lr_at
 
@@ -95,14 +96,19 @@ def evaluate(
     batch_size: int,
     device: torch.device,
     autocast: contextlib.AbstractContextManager | None = None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> EvalResult:
     """Top-1/top-5 accuracy (percent) and mean cross-entropy of ``model`` on a labelled set.
 
     Args:
         images: uint8 [N, H, W, 3] (any device). labels: int64 [N].
+        rank, world_size: under DDP each rank evaluates every world_size-th sample and the counts
+            are summed, so every rank returns the accuracy on all N samples.
     """
     was_training = model.training
     model.eval()
+    images, labels = images[rank::world_size], labels[rank::world_size]
     loader = DeviceLoader(
         images, labels, batch_size, device=device, transform=transform, shuffle=False, drop_last=False
     )
@@ -115,9 +121,11 @@ def evaluate(
         correct += topk_correct(logits, batch.y, (1, 5))
         loss_sum += F.cross_entropy(logits, batch.y, reduction="sum")
     model.train(was_training)
-    n = int(labels.numel())
-    top1, top5 = (100.0 * correct / max(1, n)).tolist()
-    return EvalResult(top1=top1, top5=top5, loss=float(loss_sum) / max(1, n), n=n)
+    count = torch.tensor([float(labels.numel())], device=device)
+    totals = ddp.all_reduce_(torch.cat([correct, loss_sum.view(1), count]))
+    n = int(totals[3])
+    top1, top5 = (100.0 * totals[:2] / max(1, n)).tolist()
+    return EvalResult(top1=top1, top5=top5, loss=float(totals[2]) / max(1, n), n=n)
 
 
 def default_run_name(config: Config) -> str:
@@ -171,6 +179,12 @@ class Trainer:
         """Load data, build model/objective/optimizer, restore a checkpoint when resuming."""
         cfg = self.config
         set_deterministic(cfg.train.deterministic)
+        self.dist, self.device = ddp.init_distributed(self.device, cfg.train.dist_timeout_s)
+        if cfg.data.batch_size % self.dist.world_size:
+            raise ConfigError(
+                f"data.batch_size={cfg.data.batch_size} is the global batch; it must divide evenly over "
+                f"{self.dist.world_size} processes"
+            )
         torch.manual_seed(cfg.train.seed)
         self.spec = get_spec(cfg.data.dataset)
         root = cfg.data.data_dir
@@ -185,20 +199,22 @@ class Trainer:
         self.eval_transform = BatchTransform.from_spec(
             self.spec, train=False, channels_last=memory_format is not None
         )
+        if cfg.data.batch_size > len(self.train_set.labels):
+            raise ConfigError(
+                f"data.batch_size={cfg.data.batch_size} exceeds the {len(self.train_set.labels)} training samples"
+            )
         self.loader = DeviceLoader(
             self.train_set.images,
             self.train_set.labels,
-            cfg.data.batch_size,
+            cfg.data.batch_size // self.dist.world_size,
             device=self.device,
             transform=self.train_transform,
             shuffle=True,
             drop_last=True,
             seed=cfg.train.seed,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
         )
-        if len(self.loader) == 0:
-            raise ConfigError(
-                f"data.batch_size={cfg.data.batch_size} exceeds the {len(self.train_set.labels)} training samples"
-            )
         from scns.models import create_model
 
         model = create_model(cfg.model.name, num_classes=self.num_classes).to(self.device)
@@ -206,6 +222,12 @@ class Trainer:
             model = model.to(memory_format=memory_format)
         self.model = model
         self.objective = self.objective_factory(cfg, model, self.train_set, self.device).to(self.device)
+        self.step_module: nn.Module = self.objective
+        if self.dist.enabled:
+            # Banks stay identical through all-gathered updates, so buffers are not re-broadcast each step.
+            self.step_module = nn.parallel.DistributedDataParallel(
+                self.objective, device_ids=[self.device] if on_cuda else None, broadcast_buffers=False
+            )
         self.optimizer = torch.optim.SGD(
             self.objective.trainable_parameters(),
             lr=cfg.optim.lr,
@@ -258,7 +280,8 @@ class Trainer:
         self.best_top1 = float(state["best_top1"])
         self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
         ckpt.restore_rng_state(state["rng"])
-        self._truncate_metrics(self.start_epoch)
+        if ddp.rank() == 0:
+            self._truncate_metrics(self.start_epoch)
 
     def _truncate_metrics(self, epochs_done: int) -> None:
         """Drop metric lines of epochs after the checkpoint (a killed run may have logged them)."""
@@ -278,34 +301,57 @@ class Trainer:
         if not self._built:
             self.build()
         cfg = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        cfg.save(self.run_dir / CONFIG_NAME)
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            cfg.save(self.run_dir / CONFIG_NAME)
         started = time.perf_counter()
         last_eval: EvalResult | None = None
         for epoch in range(self.start_epoch, cfg.train.epochs):
-            record = self._train_epoch(epoch)
+            with self._peer_failures(epoch):
+                record = self._train_epoch(epoch)
             if (epoch + 1) % cfg.train.eval_every == 0 or epoch + 1 == cfg.train.epochs:
-                last_eval = self.evaluate()
+                with self._peer_failures(epoch):
+                    last_eval = self.evaluate()
                 record.update(last_eval.as_dict())
                 improved = last_eval.top1 > self.best_top1
                 self.best_top1 = max(self.best_top1, last_eval.top1)
             else:
                 improved = False
             record["best_top1"] = self.best_top1
-            self._append_metrics(record)
-            self._save(epoch + 1, improved)
-            self._print_epoch(record)
+            if self.dist.is_main:
+                self._append_metrics(record)
+                self._save(epoch + 1, improved)
+                self._print_epoch(record)
         if last_eval is None:  # resumed after its last epoch (killed before the summary was written)
             last_eval = self.evaluate()
         summary = self._summary(last_eval, time.perf_counter() - started)
-        ckpt.atomic_write_bytes(self.run_dir / SUMMARY_NAME, json.dumps(summary, indent=2).encode())
+        if self.dist.is_main:
+            ckpt.atomic_write_bytes(self.run_dir / SUMMARY_NAME, json.dumps(summary, indent=2).encode())
         return summary
+
+    @contextlib.contextmanager
+    def _peer_failures(self, epoch: int):
+        """Under DDP, turn a failed collective (a peer died or hung) into one clear error."""
+        try:
+            yield
+        except RuntimeError as err:
+            if not self.dist.enabled or isinstance(err, NonFiniteLossError):
+                raise
+            raise ddp.DistributedError(
+                f"rank {self.dist.rank} of {self.dist.world_size} stopped in epoch {epoch}: {err}. "
+                "When one process of a distributed run dies or stops answering, the others stop here "
+                f"(collective timeout train.dist_timeout_s={self.config.train.dist_timeout_s:g}). Check the "
+                f"first failing rank's log, then continue with --resume {self.run_dir}."
+            ) from err
 
     def _train_epoch(self, epoch: int) -> dict[str, Any]:
         cfg = self.config
         self.objective.train()
         self.loader.set_epoch(epoch)
-        self.objective.on_epoch_start(epoch, epoch_generator(cfg.train.seed, epoch, self.device, stream=1))
+        stream = 1 + self.dist.rank  # each rank draws its own negatives
+        self.objective.on_epoch_start(
+            epoch, epoch_generator(cfg.train.seed, epoch, self.device, stream=stream)
+        )
         meter = MeanMeter()
         progress = self._progress(epoch)
         epoch_start = time.perf_counter()
@@ -317,10 +363,11 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             with self.autocast:
-                out = self.objective(batch)
+                out = self.step_module(batch)
             # One scalar sync per step: a non-finite update must never reach the weights
             # (torch's GradScaler makes the same trade).
-            if not bool(torch.isfinite(out.loss)):
+            finite = ddp.all_reduce_(torch.isfinite(out.loss.detach()).float().view(1), op="min")
+            if not bool(finite):  # all ranks decide together under DDP
                 self._handle_nonfinite(epoch, step_in_epoch, out)
                 continue
             self.optimizer.zero_grad(set_to_none=True)
@@ -368,8 +415,9 @@ class Trainer:
             )
             return
         path = self.run_dir / "checkpoints" / f"nonfinite-epoch{epoch}-step{step_in_epoch}.pt"
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        ckpt.save_checkpoint(path, {**self.state_dict(epoch), "nonfinite_parts": parts})
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.save_checkpoint(path, {**self.state_dict(epoch), "nonfinite_parts": parts})
         raise NonFiniteLossError(
             f"loss is not finite at epoch {epoch}, step {step_in_epoch} (parts: {parts}). "
             f"Model state before this step saved to {path}. Lower optim.lr, check the data, "
@@ -385,6 +433,8 @@ class Trainer:
             self.config.data.eval_batch_size,
             self.device,
             self.autocast,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
         )
 
     # ------------------------------------------------------------------ output
