@@ -1,0 +1,54 @@
+"""Every invalid configuration is rejected, with a message naming the fix, before any data is loaded."""
+
+from __future__ import annotations
+
+import pytest
+
+import scns.data.datasets
+from scns.cli import main
+
+
+@pytest.fixture(autouse=True)
+def no_data_loading(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("data was loaded before the configuration was validated")
+
+    monkeypatch.setattr(scns.data.datasets, "load_dataset", refuse)
+    monkeypatch.setattr("scns.train.engine.load_dataset", refuse)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model", "resnet9"], "unknown model 'resnet9'"),
+        (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["--sampler", "hardest"], "unknown sampler 'hardest'"),
+        (["--batch-size", "0"], "data.batch_size must be > 0"),
+        (["--epochs", "-1"], "train.epochs must be > 0"),
+        (["--lr", "0"], "optim.lr must be > 0"),
+        (["--schedule", "step"], "unknown optim.schedule 'step'"),
+        (["--sampler", "uniform", "--negatives", "0"], "contrast.negatives must be > 0"),
+        (["--sampler", "class_topk", "--similarity", "glove", "--top-k", "10"], "top_k must be in [1, 9]"),
+        (["--sampler", "class_topk"], "needs contrast.similarity"),
+        (["--sampler", "uniform", "--latent-mixup", "8", "--mixup-alpha", "0.7"], "mixup_alpha must be in (0, 0.5]"),
+        (["--sampler", "uniform", "--latent-mixup", "-1"], "latent_mixup must be >= 0"),
+        (["--sampler", "uniform", "--latent-mixup", "64", "--negatives", "32"], "needs at least 64 real negatives"),
+        (["--sampler", "sample_topk", "--top-k", "0"], "contrast.top_k must be > 0"),
+        (["--set", "optim.lrr=1"], "unknown config key 'optim.lrr'"),
+        (["--set", "train.epochs=abc"], "'train.epochs' expects int"),
+        (["--objective", "selfsup"], "unknown train.objective 'selfsup'"),
+    ],
+)
+def test_train_rejects_bad_configuration(argv, message, capsys, tmp_path):
+    code = main(["train", "--dataset", "digits", "--out-dir", str(tmp_path), *argv])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_distill_rejects_missing_or_mismatched_teacher(capsys, tmp_path):
+    assert main(["distill", "--dataset", "digits", "--student", "resnet8", "--out-dir", str(tmp_path)]) == 2
+    assert "needs a teacher" in capsys.readouterr().err
+    assert main(["distill", "--dataset", "digits", "--teacher", str(tmp_path / "none"), "--out-dir", str(tmp_path)]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+    assert main(["distill", "--dataset", "digits", "--teacher", "x", "--method", "fitnet", "--out-dir", str(tmp_path)]) == 2
+    assert "unknown distill.method 'fitnet'" in capsys.readouterr().err
