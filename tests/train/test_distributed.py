@@ -33,8 +33,14 @@ class TinyMLP(ZooModel):
         return self.fc(features), features
 
 
-if "tiny_mlp_ddp_test" not in MODELS:
-    MODELS.register("tiny_mlp_ddp_test")(lambda num_classes: TinyMLP(num_classes))
+def tiny_mlp(num_classes: int) -> TinyMLP:
+    return TinyMLP(num_classes)
+
+
+@pytest.fixture
+def tiny_mlp_registered(monkeypatch):
+    """Register the test model for this test only (the zoo's own tests list the registry)."""
+    monkeypatch.setitem(MODELS._factories, "tiny_mlp_ddp_test", tiny_mlp)
 
 
 def free_port() -> int:
@@ -76,6 +82,7 @@ def worker(
         }
     )
     torch.set_num_threads(1)
+    MODELS._factories.setdefault("tiny_mlp_ddp_test", tiny_mlp)  # this process is fresh (spawned)
     from scns.objectives import SupervisedObjective
     from scns.train import distributed as ddp
     from scns.train.engine import Trainer
@@ -127,7 +134,7 @@ def launch(
     return [p.exitcode for p in procs]
 
 
-def test_two_processes_reach_the_weights_of_one_with_the_same_global_batch(tmp_path):
+def test_two_processes_reach_the_weights_of_one_with_the_same_global_batch(tmp_path, tiny_mlp_registered):
     from scns.train.engine import Trainer
 
     config = base_config()
@@ -162,11 +169,12 @@ def test_bank_and_sampler_table_identical_across_ranks(tmp_path):
     assert (tmp_path / "ddp" / "summary.json").exists()
 
 
-def test_dead_rank_makes_the_other_fail_clearly_not_hang(tmp_path):
+def test_dead_rank_makes_the_other_fail_clearly_not_hang(tmp_path, tiny_mlp_registered):
     config = base_config(**{"contrast.sampler": "uniform", "contrast.negatives": 32})
     started = time.monotonic()
     codes = launch(config, tmp_path / "ddp", tmp_path, die_at=2, timeout=120)
-    assert codes[1] == 3 and codes[0] == 1
+    # rank 0 exits non-zero; gloo may abort it while tearing down after the error was reported
+    assert codes[1] == 3 and codes[0] != 0
     message = (tmp_path / "error0.txt").read_text()
     assert message.startswith("DistributedError: rank 0 of 2 stopped in epoch 0")
     assert "--resume" in message
