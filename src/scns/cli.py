@@ -14,7 +14,17 @@ from collections.abc import Sequence
 
 from scns import __version__
 
-COMMAND_MODULES = ("demo", "train", "distill", "evaluate", "models", "datasets", "similarity", "grid", "report")
+COMMAND_MODULES = (
+    "demo",
+    "train",
+    "distill",
+    "evaluate",
+    "models",
+    "datasets",
+    "similarity",
+    "grid",
+    "report",
+)
 
 
 class UserError(Exception):

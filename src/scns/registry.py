@@ -44,7 +44,9 @@ class Registry(Generic[T]):
         def decorator(factory: Callable[..., T]) -> Callable[..., T]:
             key = name or factory.__name__
             if key in self._factories and self._factories[key] is not factory:
-                warnings.warn(f"{self.kind} '{key}' registered twice; the later definition wins", stacklevel=2)
+                warnings.warn(
+                    f"{self.kind} '{key}' registered twice; the later definition wins", stacklevel=2
+                )
             self._factories[key] = factory
             return factory
 

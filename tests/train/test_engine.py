@@ -12,7 +12,7 @@ from scns.objectives import SupervisedObjective
 from scns.train import checkpoint as ckpt
 from scns.train.engine import NonFiniteLossError, Trainer
 
-TIME_KEYS = {"epoch_time_s", "images_per_s"}
+TIME_KEYS = {"epoch_time_s", "images_per_s", "step_time_s", "sampling_time_s"}
 
 
 def tiny_config(**overrides) -> Config:

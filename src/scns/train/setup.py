@@ -15,34 +15,9 @@ from scns.config import Config, ConfigError
 from scns.data.augment import BatchTransform
 from scns.data.datasets import get_spec
 from scns.data.imageset import ImageSet
-from scns.data.loader import DeviceLoader
 from scns.objectives import Objective, build_objective
 from scns.objectives.build import contrast_weight, needs_features, needs_similarity
 from scns.train.checkpoint import CheckpointError, load_trained_model
-
-
-@torch.no_grad()
-def collect_outputs(
-    model: nn.Module, images: Tensor, transform: BatchTransform, device: torch.device, batch_size: int = 500
-) -> tuple[Tensor, Tensor]:
-    """Run ``model`` (eval mode) over uint8 images [N, H, W, 3] in order.
-
-    Returns:
-        (logits [N, C], features [N, F]) as float32 on ``device``.
-    """
-    was_training = model.training
-    model.eval()
-    labels = torch.zeros(images.shape[0], dtype=torch.long)
-    loader = DeviceLoader(
-        images, labels, batch_size, device=device, transform=transform, shuffle=False, drop_last=False
-    )
-    logits, features = [], []
-    for batch in loader:
-        out_logits, out_features = model(batch.x)
-        logits.append(out_logits.float())
-        features.append(out_features.float().flatten(1))
-    model.train(was_training)
-    return torch.cat(logits), torch.cat(features)
 
 
 def load_teacher(
@@ -75,21 +50,9 @@ def load_teacher(
 
 def resolve_similarity(spec: str, train_set: ImageSet, config: Config, device: torch.device) -> Tensor:
     """The [C, C] class similarity named by ``spec`` (a ``scns similarity`` source)."""
-    from scns.similarity import class_similarity
+    from scns.similarity import class_similarity, imageset_context
 
-    context: dict[str, Any] = {
-        "device": str(device),
-        "data_dir": config.data.data_dir,
-        "dataset": config.data.dataset,
-    }
-    if train_set.wnids:
-        context["wnids"] = list(train_set.wnids)
-    if train_set.coarse_labels is not None and train_set.coarse_classes is not None:
-        coarse_of = torch.zeros(len(train_set.classes), dtype=torch.long)
-        coarse_of.scatter_(0, train_set.labels.long(), train_set.coarse_labels.long())
-        context["groups"] = {
-            name: train_set.coarse_classes[int(c)] for name, c in zip(train_set.classes, coarse_of)
-        }
+    context = {**imageset_context(train_set), "device": str(device), "data_dir": config.data.data_dir}
     return class_similarity(spec, list(train_set.classes), context=context).to(device)
 
 
@@ -110,8 +73,11 @@ def make_objective(config: Config, model: nn.Module, train_set: ImageSet, device
             "sampler class_topk needs contrast.similarity (--similarity glove|wordnet|text|hierarchy|prototypes:RUN_DIR)"
         )
     if contrastive and distill and needs_features(contrast):
+        from scns.similarity import collect_outputs
+
         transform = BatchTransform.from_spec(get_spec(config.data.dataset), train=False)
-        _, sample_features = collect_outputs(teacher, train_set.images, transform, device)
+        _, sample_features = collect_outputs(teacher, train_set.images, transform, device=device)
+        sample_features = sample_features.to(device)
     labels = train_set.labels.to(device)
     return build_objective(
         config, model, labels, teacher=teacher, similarity=similarity, sample_features=sample_features
