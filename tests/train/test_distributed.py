@@ -107,6 +107,7 @@ def worker(
     contrast = getattr(trainer.objective, "contrast", None)
     if contrast is not None:
         state["bank"] = contrast.bank.table.clone()
+        state["log_z"] = contrast.criterion.log_z.clone()
         state["table"] = trainer.objective.negatives.sampler.state_dict()
     torch.save(state, Path(out_dir, f"rank{rank}.pt"))
     ddp.cleanup()
@@ -164,6 +165,7 @@ def test_bank_and_sampler_table_identical_across_ranks(tmp_path):
     r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert torch.equal(r0["bank"], r1["bank"])
     assert torch.equal(r0["table"]["table"], r1["table"]["table"])
+    assert torch.isfinite(r0["log_z"]) and torch.equal(r0["log_z"], r1["log_z"])  # NCE normaliser agreed
     saved = ckpt.load_checkpoint(tmp_path / "ddp")["objective"]["contrast.bank.memory"]
     assert torch.equal(saved, r0["bank"])  # rank 0's checkpoint holds the bank every rank holds
     assert (tmp_path / "ddp" / "summary.json").exists()

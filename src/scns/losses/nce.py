@@ -6,6 +6,7 @@ import math
 from typing import Literal
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -21,7 +22,8 @@ class NCELoss(nn.Module):
     ``Z = mean(exp(s / T)) * N`` over a batch's [B, 1 + K] scores is taken from the first batch and
     then frozen ("first_batch", CRD's choice) or tracked as an exponential moving average
     ``Z <- momentum * Z + (1 - momentum) * Z_batch`` ("running"; the batch's own estimate is
-    included before the loss is computed). Z is a constant for the gradient. It lives in the
+    included before the loss is computed; under DDP the ranks' estimates are averaged). Z is a
+    constant for the gradient. It lives in the
     ``log_z`` buffer (NaN until the first batch), so a resumed run keeps it.
 
     Loss per anchor, with P_0 the positive's and P_k the negatives' probabilities::
@@ -73,6 +75,7 @@ class NCELoss(nn.Module):
         with torch.no_grad():
             flat = logits.detach().to(torch.float64).flatten()
             batch_log_z = torch.logsumexp(flat, 0) - math.log(flat.numel()) + math.log(self.n_data)
+            batch_log_z = _mean_over_ranks(batch_log_z)
             if self.z_mode == "first_batch":
                 new = torch.where(torch.isnan(self.log_z), batch_log_z, self.log_z)
             else:
@@ -90,6 +93,15 @@ class NCELoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_data={self.n_data}, temperature={self.temperature}, z_mode={self.z_mode!r}, momentum={self.momentum}"
+
+
+def _mean_over_ranks(log_z: Tensor) -> Tensor:
+    """Under DDP, the log of the ranks' mean Z estimate, so every replica keeps the same normaliser."""
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return log_z
+    z = log_z.exp()
+    dist.all_reduce(z)
+    return (z / dist.get_world_size()).log()
 
 
 @LOSSES.register("nce")
