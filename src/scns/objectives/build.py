@@ -92,15 +92,17 @@ def build_negatives(contrast: ContrastConfig, labels: Tensor, similarity: Tensor
 
 
 def topk_mask(similarity: Tensor | None, k: int) -> Tensor | None:
-    """bool [C, C]: row c marks the k classes most similar to c (None without a similarity)."""
+    """bool [C, C]: row c marks the k classes most similar to c (None without a similarity).
+
+    Uses the same top-k as the class-level sampler (ties broken by the lower class id).
+    """
+    from scns.similarity import top_k
+
     if similarity is None:
         return None
     c = similarity.shape[0]
-    k = min(k, c - 1)
-    sim = similarity.clone().float()
-    sim.fill_diagonal_(float("-inf"))
-    mask = torch.zeros(c, c, dtype=torch.bool, device=sim.device)
-    mask.scatter_(1, sim.topk(k, dim=1).indices, True)
+    mask = torch.zeros(c, c, dtype=torch.bool, device=similarity.device)
+    mask.scatter_(1, top_k(similarity, min(k, c - 1)), True)
     return mask
 
 
