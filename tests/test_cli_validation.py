@@ -30,9 +30,15 @@ def no_data_loading(monkeypatch):
         (["--sampler", "uniform", "--negatives", "0"], "contrast.negatives must be > 0"),
         (["--sampler", "class_topk", "--similarity", "glove", "--top-k", "10"], "top_k must be in [1, 9]"),
         (["--sampler", "class_topk"], "needs contrast.similarity"),
-        (["--sampler", "uniform", "--latent-mixup", "8", "--mixup-alpha", "0.7"], "mixup_alpha must be in (0, 0.5]"),
+        (
+            ["--sampler", "uniform", "--latent-mixup", "8", "--mixup-alpha", "0.7"],
+            "mixup_alpha must be in (0, 0.5]",
+        ),
         (["--sampler", "uniform", "--latent-mixup", "-1"], "latent_mixup must be >= 0"),
-        (["--sampler", "uniform", "--latent-mixup", "64", "--negatives", "32"], "needs at least 64 real negatives"),
+        (
+            ["--sampler", "uniform", "--latent-mixup", "64", "--negatives", "32"],
+            "needs at least 64 real negatives",
+        ),
         (["--sampler", "sample_topk", "--top-k", "0"], "contrast.top_k must be > 0"),
         (["--set", "optim.lrr=1"], "unknown config key 'optim.lrr'"),
         (["--set", "train.epochs=abc"], "'train.epochs' expects int"),
@@ -48,7 +54,35 @@ def test_train_rejects_bad_configuration(argv, message, capsys, tmp_path):
 def test_distill_rejects_missing_or_mismatched_teacher(capsys, tmp_path):
     assert main(["distill", "--dataset", "digits", "--student", "resnet8", "--out-dir", str(tmp_path)]) == 2
     assert "needs a teacher" in capsys.readouterr().err
-    assert main(["distill", "--dataset", "digits", "--teacher", str(tmp_path / "none"), "--out-dir", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "distill",
+                "--dataset",
+                "digits",
+                "--teacher",
+                str(tmp_path / "none"),
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "checkpoint not found" in capsys.readouterr().err
-    assert main(["distill", "--dataset", "digits", "--teacher", "x", "--method", "fitnet", "--out-dir", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "distill",
+                "--dataset",
+                "digits",
+                "--teacher",
+                "x",
+                "--method",
+                "fitnet",
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "unknown distill.method 'fitnet'" in capsys.readouterr().err

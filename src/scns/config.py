@@ -89,20 +89,22 @@ class ContrastConfig:
 
     ``sampler``: uniform | class_topk | sample_topk | mixture. In the supervised setting the
     contrastive term is on exactly when a sampler is set; CRD methods default to uniform.
-    ``weight`` is beta in ``CE + beta * contrastive`` (``None``: 1 in the supervised setting) and the
-    CRD weight in distillation (``None``: 0.8, as in the CRD benchmark). ``similarity`` (for class_topk) names a
+    ``None`` for ``weight``, ``loss`` and ``positive`` takes the setting's default:
+    distillation follows the CRD benchmark (weight 0.8, NCE, positive = the same sample in the other
+    network's bank); the supervised setting uses weight 0.5, InfoNCE and a same-class positive, because
+    NCE with a first-batch normaliser over the network's own bank collapses there (BENCHMARKS.md, s. 3). ``similarity`` (for class_topk) names a
     source of ``scns similarity``: glove, wordnet, text, hierarchy, or ``prototypes:RUN_DIR`` /
     ``confusion:RUN_DIR``. ``top_k`` is the number of similar classes (class_topk) or neighbours
     (sample_topk). ``mixture`` lists ``name:fraction`` parts sharing these options.
     """
 
     weight: float | None = None
-    loss: str = "nce"
+    loss: str | None = None
     negatives: int = 4096
     temperature: float = 0.07
     embed_dim: int = 128
     bank_momentum: float = 0.5
-    positive: str = "self"
+    positive: str | None = None
     nce_z: str = "first_batch"
     sampler: str | None = None
     similarity: str | None = None

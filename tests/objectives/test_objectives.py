@@ -116,7 +116,10 @@ def test_sampler_choice_changes_the_ids_that_reach_the_loss():
         objective = build_objective(cfg, TinyNet(), labels(), similarity=similarity())
         calls = []
         original = objective.contrast.forward
-        objective.contrast.forward = lambda a, p, n, g=None, o=original, c=calls: (c.append(n), o(a, p, n, g))[1]
+        objective.contrast.forward = lambda a, p, n, g=None, o=original, c=calls: (
+            c.append(n),
+            o(a, p, n, g),
+        )[1]
         run_step(objective, batch())
         drawn[sampler] = labels()[calls[0]]
     nearest = similarity().clone().fill_diagonal_(-1).argmax(dim=1)
@@ -222,3 +225,32 @@ def test_crd_loss_is_nce_in_both_directions_with_shared_negatives():
         (z_t * bank_s[b.index]).sum(1), torch.einsum("bd,bkd->bk", z_t, bank_s[negs[0]])
     )
     assert torch.allclose(out.parts["crd"], 0.8 * (ref_s + ref_t), rtol=1e-5)
+
+
+def test_setting_defaults_for_loss_positive_and_weight():
+    from scns.losses import InfoNCELoss, NCELoss
+
+    sup = build_objective(config(**{"contrast.sampler": "uniform"}), TinyNet(), labels())
+    assert isinstance(sup.contrast.criterion, InfoNCELoss) and sup.positive == "class" and sup.weight == 0.5
+    teacher, student = teacher_and_student()
+    dist = build_objective(
+        config(**{"train.objective": "distill", "distill.method": "crd"}), student, labels(), teacher=teacher
+    )
+    assert isinstance(dist.contrast_s.criterion, NCELoss) and dist.crd_weight == 0.8
+    explicit = build_objective(
+        config(
+            **{
+                "contrast.sampler": "uniform",
+                "contrast.loss": "nce",
+                "contrast.positive": "self",
+                "contrast.weight": 2.0,
+            }
+        ),
+        TinyNet(),
+        labels(),
+    )
+    assert (
+        isinstance(explicit.contrast.criterion, NCELoss)
+        and explicit.positive == "self"
+        and explicit.weight == 2.0
+    )

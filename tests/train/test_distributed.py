@@ -157,6 +157,7 @@ def test_bank_and_sampler_table_identical_across_ranks(tmp_path):
             "contrast.sampler": "sample_topk",
             "contrast.top_k": 16,
             "contrast.refresh_every": 1,
+            "contrast.loss": "nce",
             "contrast.negatives": 64,
             "data.augment": True,
         }

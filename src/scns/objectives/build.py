@@ -16,11 +16,15 @@ from scns.sampling import NEGATIVE_TRANSFORMS, build_sampler
 OBJECTIVES = ("supervised", "distill")
 
 
+SUPERVISED_DEFAULTS = {"weight": 0.5, "loss": "infonce", "positive": "class"}
+DISTILL_DEFAULTS = {"loss": "nce", "positive": "self"}  # the CRD weight is DEFAULT_WEIGHTS[method][2]
+
+
 def contrast_weight(config: Config) -> float:
     """Weight of the contrastive term; 0 when the run has none.
 
-    Supervised: on when ``contrast.sampler`` is set (weight default 1). Distillation: on for the
-    CRD methods (weight default 0.8, the CRD benchmark's).
+    Supervised: on when ``contrast.sampler`` is set (default weight 0.5). Distillation: on for the
+    CRD methods (default weight 0.8, the CRD benchmark's).
     """
     weight = config.contrast.weight
     if config.train.objective == "distill":
@@ -29,7 +33,15 @@ def contrast_weight(config: Config) -> float:
         return DEFAULT_WEIGHTS[config.distill.method][2] if weight is None else weight
     if config.contrast.sampler is None:
         return 0.0
-    return 1.0 if weight is None else weight
+    return SUPERVISED_DEFAULTS["weight"] if weight is None else weight
+
+
+def contrast_option(config: Config, name: str) -> str:
+    """``contrast.loss`` or ``contrast.positive``, with the setting's default when unset."""
+    value = getattr(config.contrast, name)
+    if value is not None:
+        return value
+    return (DISTILL_DEFAULTS if config.train.objective == "distill" else SUPERVISED_DEFAULTS)[name]
 
 
 def sampler_name(contrast: ContrastConfig) -> str:
@@ -106,7 +118,7 @@ def topk_mask(similarity: Tensor | None, k: int) -> Tensor | None:
     return mask
 
 
-def build_contrast(contrast: ContrastConfig, n: int) -> BankContrast:
+def build_contrast(contrast: ContrastConfig, n: int, loss: str) -> BankContrast:
     mixup = None
     if contrast.latent_mixup > 0:
         mixup = NEGATIVE_TRANSFORMS.build(
@@ -119,7 +131,7 @@ def build_contrast(contrast: ContrastConfig, n: int) -> BankContrast:
     return BankContrast(
         n,
         contrast.embed_dim,
-        loss=contrast.loss,
+        loss=loss,
         temperature=contrast.temperature,
         nce_z=contrast.nce_z,
         bank_momentum=contrast.bank_momentum,
@@ -158,11 +170,11 @@ def build_objective(
         return SupervisedObjective(
             model,
             label_smoothing=config.optim.label_smoothing,
-            contrast=build_contrast(contrast, n),
+            contrast=build_contrast(contrast, n, contrast_option(config, "loss")),
             negatives=negatives,
             embed=Embed(model.feature_dim, contrast.embed_dim),
             weight=weight,
-            positive=contrast.positive,
+            positive=contrast_option(config, "positive"),
         )
     if config.train.objective == "distill":
         if teacher is None:
@@ -184,8 +196,8 @@ def build_objective(
                     )
                 negatives.refresh(sample_features)
             parts = {
-                "contrast_s": build_contrast(contrast, n),
-                "contrast_t": build_contrast(contrast, n),
+                "contrast_s": build_contrast(contrast, n, contrast_option(config, "loss")),
+                "contrast_t": build_contrast(contrast, n, contrast_option(config, "loss")),
                 "embed_s": Embed(model.feature_dim, contrast.embed_dim),
                 "embed_t": Embed(teacher.feature_dim, contrast.embed_dim),
                 "negatives": negatives,

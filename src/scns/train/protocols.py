@@ -178,7 +178,6 @@ CPU_SUPERVISED_BASE: dict[str, Any] = {
     "train.epochs": 15,
     "contrast.similarity": "glove",  # also for uniform runs: logs the share of negatives from the top-k classes
     "contrast.top_k": 3,
-    "contrast.weight": 1.0,
 }
 # sample_topk neighbours and refresh for CIFAR-10 (table N x 1024 int32 = 205 MB)
 _SAMPLE_TOPK = {"contrast.refresh_every": 5}

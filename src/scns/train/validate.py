@@ -70,9 +70,10 @@ def validate_method(config: Config) -> None:
         raise ConfigError(f"contrast.weight must be >= 0, got {c.weight}")
     if contrast_weight(config) <= 0:
         return
-    LOSSES.get(c.loss)
-    if c.loss not in ("nce", "infonce"):
-        raise ConfigError(f"contrast.loss must be nce or infonce, got '{c.loss}'")
+    if c.loss is not None:
+        LOSSES.get(c.loss)
+        if c.loss not in ("nce", "infonce"):
+            raise ConfigError(f"contrast.loss must be nce or infonce, got '{c.loss}'")
     for name in [c.sampler or "uniform", *sampler_names(c)]:
         SAMPLERS.get(name)
     num_classes = get_spec(config.data.dataset).num_classes
@@ -83,7 +84,7 @@ def validate_method(config: Config) -> None:
         raise ConfigError(f"contrast.temperature must be > 0, got {c.temperature}")
     if not 0 <= c.bank_momentum < 1:
         raise ConfigError(f"contrast.bank_momentum must be in [0, 1), got {c.bank_momentum}")
-    if c.positive not in ("self", "class"):
+    if c.positive not in (None, "self", "class"):
         raise ConfigError(f"contrast.positive must be 'self' or 'class', got '{c.positive}'")
     if c.nce_z not in ("first_batch", "running"):
         raise ConfigError(f"contrast.nce_z must be 'first_batch' or 'running', got '{c.nce_z}'")
