@@ -124,3 +124,11 @@ def test_skip_nonfinite_tolerates_budgeted_steps(tmp_path):
     summary = trainer.fit()
     assert summary["nonfinite_skipped"] == 1
     assert trainer.global_step == 11  # 12 steps, one skipped
+
+
+def test_restart_without_checkpoint_does_not_keep_stale_metrics(tmp_path):
+    run_dir = tmp_path / "run"
+    Trainer.create(tiny_config(**{"train.epochs": 1}), run_dir).fit()
+    (run_dir / "checkpoints" / "last.pt").unlink()  # e.g. results kept, checkpoints not
+    Trainer.create(tiny_config(**{"train.epochs": 1}), run_dir).fit()
+    assert [r["epoch"] for r in read_metrics(run_dir)] == [0]

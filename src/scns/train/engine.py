@@ -280,8 +280,7 @@ class Trainer:
         self.best_top1 = float(state["best_top1"])
         self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
         ckpt.restore_rng_state(state["rng"])
-        if ddp.rank() == 0:
-            self._truncate_metrics(self.start_epoch)
+
 
     def _truncate_metrics(self, epochs_done: int) -> None:
         """Drop metric lines of epochs after the checkpoint (a killed run may have logged them)."""
@@ -304,6 +303,8 @@ class Trainer:
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.run_dir / CONFIG_NAME)
+            # drop metric lines past the checkpoint (a killed run, or a run restarted without one)
+            self._truncate_metrics(self.start_epoch)
         started = time.perf_counter()
         last_eval: EvalResult | None = None
         for epoch in range(self.start_epoch, cfg.train.epochs):
