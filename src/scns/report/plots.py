@@ -20,6 +20,24 @@ def _by_method(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]
     return dict(groups)
 
 
+def _save(
+    fig: Any, ax: Any, path: Path, title: str, xlabel: str, ylabel: str, legend: tuple | None = None
+) -> Path:
+    """Label, title, grid and legend the axes, write the PNG and free the figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if legend is None:
+        ax.legend(fontsize=7)
+    else:
+        ax.legend(*legend, fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def learning_curves(records: list[dict[str, Any]], path: Path, title: str) -> Path:
     """Test top-1 per epoch, one line per method (mean over seeds, band = min..max)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -33,15 +51,7 @@ def learning_curves(records: list[dict[str, Any]], path: Path, title: str) -> Pa
         ax.plot(epochs, arr.mean(0), marker="o", markersize=3, label=f"{method} (n={len(curves)})")
         if len(curves) > 1:
             ax.fill_between(epochs, arr.min(0), arr.max(0), alpha=0.15)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test top-1 (%)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, title, "epoch", "test top-1 (%)")
 
 
 def hardness_histograms(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
@@ -62,15 +72,9 @@ def hardness_histograms(records: list[dict[str, Any]], path: Path, title: str) -
     if not drawn:
         plt.close(fig)
         return None
-    ax.set_xlabel("cosine(anchor, negative) in the memory bank")
-    ax.set_ylabel("share of drawn negatives")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(
+        fig, ax, path, title, "cosine(anchor, negative) in the memory bank", "share of drawn negatives"
+    )
 
 
 def budget_plot(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
@@ -104,15 +108,15 @@ def budget_plot(records: list[dict[str, Any]], path: Path, title: str) -> Path |
         plt.close(fig)
         return None
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("negatives per anchor K")
-    ax.set_ylabel("test top-1 (%)  (mean +- std over seeds)")
     ax2.set_ylabel("training step time (ms, dashed)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
     handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     labels = ax.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
-    ax.legend(handles, labels, fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(
+        fig,
+        ax,
+        path,
+        title,
+        "negatives per anchor K",
+        "test top-1 (%)  (mean +- std over seeds)",
+        (handles, labels),
+    )

@@ -192,37 +192,47 @@ def _with_sample_topk_options(cells: list[Cell], top_k: int) -> list[Cell]:
     return out
 
 
+def teacher_cell(dataset: str, model: str, batch_size: int, epochs: int) -> Cell:
+    """A teacher trained once per grid with a one-cycle schedule (cached in the grid directory)."""
+    return Cell(
+        name=f"{'c100' if dataset == 'cifar100' else dataset}-teacher-{model}",
+        settings=("teacher",),
+        method="teacher",
+        seed=0,
+        overrides={
+            "data.dataset": dataset,
+            "data.batch_size": batch_size,
+            "model.name": model,
+            "optim.lr": 0.1,
+            "optim.schedule": "onecycle",
+            "train.epochs": epochs,
+            "train.seed": 0,
+        },
+    )
+
+
+def short_distill_base(dataset: str, student: str, teacher: str, epochs: int) -> dict[str, Any]:
+    """Distillation with CRD's K, batch and lr on a shortened one-cycle schedule."""
+    return {
+        "data.dataset": dataset,
+        "data.batch_size": 64,
+        "model.name": student,
+        "optim.lr": 0.05,
+        "optim.schedule": "onecycle",
+        "train.epochs": epochs,
+        "contrast.negatives": 16384,
+        "contrast.top_k": 10,
+        "distill.teacher_model": teacher,
+    }
+
+
 def cpu_quick() -> list[Cell]:
     sup = _with_sample_topk_options(
         supervised_cells(CPU_SUPERVISED_BASE, [0, 1, 2], 4096, 256, "c10-resnet8"), 1024
     )
     budget = budget_cells(CPU_SUPERVISED_BASE, [0, 1], [256, 1024, 4096, 16384], "c10-resnet8")
-    teacher = Cell(
-        name="c100-teacher-resnet20",
-        settings=("teacher",),
-        method="teacher",
-        seed=0,
-        overrides={
-            "data.dataset": "cifar100",
-            "data.batch_size": 128,
-            "model.name": "resnet20",
-            "optim.lr": 0.1,
-            "optim.schedule": "onecycle",
-            "train.epochs": 15,
-            "train.seed": 0,
-        },
-    )
-    distill_base = {
-        "data.dataset": "cifar100",
-        "data.batch_size": 64,
-        "model.name": "resnet8",
-        "optim.lr": 0.05,
-        "optim.schedule": "onecycle",
-        "train.epochs": 4,
-        "contrast.negatives": 16384,
-        "contrast.top_k": 10,
-        "distill.teacher_model": "resnet20",
-    }
+    teacher = teacher_cell("cifar100", "resnet20", batch_size=128, epochs=15)
+    distill_base = short_distill_base("cifar100", "resnet8", "resnet20", epochs=4)
     dist = _with_sample_topk_options(
         distill_cells(teacher, distill_base, [0, 1], 256, "c100-resnet20-resnet8"), 1024
     )
@@ -231,32 +241,8 @@ def cpu_quick() -> list[Cell]:
 
 def gpu() -> list[Cell]:
     """One H100, ~10 minutes: resnet56->resnet20 with a shortened CRD schedule, and the CIFAR-10 supervised grid."""
-    teacher = Cell(
-        name="c100-teacher-resnet56",
-        settings=("teacher",),
-        method="teacher",
-        seed=0,
-        overrides={
-            "data.dataset": "cifar100",
-            "data.batch_size": 256,
-            "model.name": "resnet56",
-            "optim.lr": 0.1,
-            "optim.schedule": "onecycle",
-            "train.epochs": 15,
-            "train.seed": 0,
-        },
-    )
-    distill_base = {
-        "data.dataset": "cifar100",
-        "data.batch_size": 64,
-        "model.name": "resnet20",
-        "optim.lr": 0.05,
-        "optim.schedule": "onecycle",
-        "train.epochs": 6,
-        "contrast.negatives": 16384,
-        "contrast.top_k": 10,
-        "distill.teacher_model": "resnet56",
-    }
+    teacher = teacher_cell("cifar100", "resnet56", batch_size=256, epochs=15)
+    distill_base = short_distill_base("cifar100", "resnet20", "resnet56", epochs=6)
     sup_base = {**CPU_SUPERVISED_BASE, "model.name": "resnet20", "data.batch_size": 256, "train.epochs": 8}
     dist = _with_sample_topk_options(
         distill_cells(teacher, distill_base, [0], 256, "c100-resnet56-resnet20"), 1024
