@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from scns.losses.registry import LOSSES
 
 
+@LOSSES.register("infonce")
 class InfoNCELoss(nn.Module):
     """Mean over anchors of ``-log softmax([s_pos, s_1..s_K] / T)[0]``.
 
@@ -34,8 +35,3 @@ class InfoNCELoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"
-
-
-@LOSSES.register("infonce")
-def _build_infonce(temperature: float = 0.07) -> InfoNCELoss:
-    return InfoNCELoss(temperature)

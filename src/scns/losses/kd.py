@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from scns.losses.registry import LOSSES
 
 
+@LOSSES.register("kd")
 class KDLoss(nn.Module):
     """``T^2 * KL(softmax(teacher / T) || softmax(student / T))``, averaged over the batch.
 
@@ -35,8 +36,3 @@ class KDLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"
-
-
-@LOSSES.register("kd")
-def _build_kd(temperature: float = 4.0) -> KDLoss:
-    return KDLoss(temperature)

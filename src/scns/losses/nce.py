@@ -15,6 +15,7 @@ from scns.losses.registry import LOSSES
 ZMode = Literal["first_batch", "running"]
 
 
+@LOSSES.register("nce")
 class NCELoss(nn.Module):
     """NCE with a uniform noise distribution Pn = 1 / N, as in CRD.
 
@@ -102,10 +103,3 @@ def _mean_over_ranks(log_z: Tensor) -> Tensor:
     z = log_z.exp()
     dist.all_reduce(z)
     return (z / dist.get_world_size()).log()
-
-
-@LOSSES.register("nce")
-def _build_nce(
-    n_data: int, temperature: float = 0.07, z_mode: ZMode = "first_batch", momentum: float = 0.99
-) -> NCELoss:
-    return NCELoss(n_data, temperature, z_mode, momentum)

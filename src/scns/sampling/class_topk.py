@@ -15,6 +15,7 @@ from scns.sampling.registry import SAMPLERS
 Weighting = Literal["uniform", "softmax"]
 
 
+@SAMPLERS.register("class_topk")
 class ClassTopKSampler(SamplerBase):
     """Negatives only from each class's ``top_k`` most similar other classes.
 
@@ -133,16 +134,3 @@ def _as_matrix(similarity: object) -> Tensor:
     """The [C, C] tensor of a similarity given as a tensor, array, or object with ``.matrix``."""
     matrix = getattr(similarity, "matrix", similarity)
     return torch.as_tensor(matrix)
-
-
-@SAMPLERS.register("class_topk")
-def _build_class_topk(
-    labels: Tensor,
-    similarity: Tensor,
-    top_k: int,
-    weighting: Weighting = "uniform",
-    temperature: float = 1.0,
-    num_classes: int | None = None,
-    max_list_size: int = 2**23,
-) -> ClassTopKSampler:
-    return ClassTopKSampler(labels, similarity, top_k, weighting, temperature, num_classes, max_list_size)

@@ -14,6 +14,7 @@ from scns.sampling.registry import NEGATIVE_TRANSFORMS
 MixMode = Literal["anchor", "negatives"]
 
 
+@NEGATIVE_TRANSFORMS.register("latent_mixup")
 class LatentMixup:
     """Makes ``num`` pseudo-negatives per anchor by interpolating latents.
 
@@ -102,10 +103,3 @@ class LatentMixup:
 
     def __repr__(self) -> str:
         return f"LatentMixup(num={self.num}, alpha={self.alpha}, mode={self.mode!r}, hardest={self.hardest})"
-
-
-@NEGATIVE_TRANSFORMS.register("latent_mixup")
-def _build_latent_mixup(
-    num: int, alpha: float = 0.5, mode: MixMode = "anchor", hardest: bool = True
-) -> LatentMixup:
-    return LatentMixup(num, alpha, mode, hardest)

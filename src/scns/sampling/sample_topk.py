@@ -15,6 +15,7 @@ from scns.sampling.registry import SAMPLERS
 Backend = Literal["torch", "faiss"]
 
 
+@SAMPLERS.register("sample_topk")
 class SampleTopKSampler(SamplerBase):
     """For every training sample, its ``top_k`` most cosine-similar samples of other classes.
 
@@ -200,15 +201,3 @@ def knn_other_class_faiss(features: Tensor, labels: Tensor, top_k: int, max_clas
     sims_t.masked_fill_(labels_cpu[ids_t] == labels_cpu[:, None], float("-inf"))
     keep = sims_t.topk(top_k, dim=1).indices
     return ids_t.gather(1, keep).to(features.device)
-
-
-@SAMPLERS.register("sample_topk")
-def _build_sample_topk(
-    labels: Tensor,
-    top_k: int,
-    refresh_every: int = 1,
-    chunk_size: int = 1024,
-    backend: Backend = "torch",
-    num_classes: int | None = None,
-) -> SampleTopKSampler:
-    return SampleTopKSampler(labels, top_k, refresh_every, chunk_size, backend, num_classes)

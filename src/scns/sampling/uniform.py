@@ -10,6 +10,7 @@ from scns.sampling.class_index import ClassIndex
 from scns.sampling.registry import SAMPLERS
 
 
+@SAMPLERS.register("uniform")
 class UniformSampler(SamplerBase):
     """Each sample of another class has probability exactly 1 / (N - n_c) per draw.
 
@@ -30,8 +31,3 @@ class UniformSampler(SamplerBase):
 
     def describe(self) -> str:
         return f"uniform over other classes, N={self.index.n}, C={self.index.num_classes}"
-
-
-@SAMPLERS.register("uniform")
-def _build_uniform(labels: Tensor, num_classes: int | None = None) -> UniformSampler:
-    return UniformSampler(labels, num_classes)
