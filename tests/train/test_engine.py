@@ -132,3 +132,16 @@ def test_restart_without_checkpoint_does_not_keep_stale_metrics(tmp_path):
     (run_dir / "checkpoints" / "last.pt").unlink()  # e.g. results kept, checkpoints not
     Trainer.create(tiny_config(**{"train.epochs": 1}), run_dir).fit()
     assert [r["epoch"] for r in read_metrics(run_dir)] == [0]
+
+
+def test_evaluate_command_reproduces_the_final_accuracy(tmp_path, capsys):
+    from scns.cli import main
+
+    summary = Trainer.create(tiny_config(**{"train.epochs": 1}), tmp_path / "run").fit()
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "run"), "--device", "cpu"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["top1"] == pytest.approx(summary["final_top1"], abs=1e-3)
+    assert report["n"] == 360 and report["model"] == "resnet8"
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "missing")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
