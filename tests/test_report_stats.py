@@ -38,3 +38,17 @@ def test_within_noise_when_interval_covers_zero_or_single_pair():
     single = paired_difference({0: 2.0}, {0: 1.0})
     assert single.n == 1 and single.within_noise and math.isinf(single.high)
     assert paired_difference({0: 1.0}, {1: 1.0}) is None
+
+
+def test_noise_statement_makes_no_claim_from_one_seed():
+    from scns.report.markdown import _noise_statement
+
+    def run(method, seed, acc):
+        return {"method": method, "seed": seed, "final_top1": acc, "negatives": 64}
+
+    one = _noise_statement("supervised", [run("uniform", 0, 50.0), run("class_topk", 0, 55.0)])
+    assert "no claim" in one and "within noise" not in one.lower() and "beyond noise" not in one
+    three = [run("uniform", s, 50.0 + s) for s in range(3)] + [
+        run("class_topk", s, 55.0 + s + 0.1 * s) for s in range(3)
+    ]
+    assert "beyond noise: class_topk (+5.10)" in _noise_statement("supervised", three)

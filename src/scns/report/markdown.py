@@ -144,7 +144,7 @@ def _noise_statement(setting: str, runs: list[dict[str, Any]]) -> str:
     if not baselines:
         return ""
     base = baselines[0]
-    clear, noise = [], []
+    clear, noise, single = [], [], []
     methods = sorted({r["method"] for r in runs} - {base})
     for m in methods:
         ks = (
@@ -161,10 +161,15 @@ def _noise_statement(setting: str, runs: list[dict[str, Any]]) -> str:
             label = m if k is None else f"{m} at K={k}"
             if d is None:
                 continue
-            (noise if d.within_noise else clear).append(f"{label} ({d.mean:+.2f})")
+            if d.n < 2:
+                single.append(f"{label} ({d.mean:+.2f})")
+            else:
+                (noise if d.within_noise else clear).append(f"{label} ({d.mean:+.2f})")
     text = []
     if clear:
         text.append(f"Differences to {base} beyond noise: {', '.join(clear)}.")
     if noise:
         text.append(f"Within noise of {base} (the 95% interval contains 0): {', '.join(noise)}.")
+    if single:
+        text.append(f"One shared seed only, so no interval and no claim: {', '.join(single)}.")
     return " ".join(text)
