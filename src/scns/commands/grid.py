@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from scns.commands.options import add_override_argument
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -25,14 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--smoke", action="store_true", help="1 epoch of 2 steps per cell: checks the grid end to end"
     )
     parser.add_argument("--list", action="store_true", help="list the cells and their state, run nothing")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override applied to every cell (repeatable)",
-    )
+    add_override_argument(parser, "config override applied to every cell (repeatable)")
     parser.set_defaults(run=run)
 
 

@@ -129,17 +129,17 @@ TRAIN_FLAGS = (
 DISTILL_COMMAND_FLAGS = tuple(f for f in RUN_FLAGS if f.flag != "--model") + CONTRAST_FLAGS + DISTILL_FLAGS
 
 
+def add_override_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--set KEY=VALUE`` (repeatable), collected in ``args.overrides``."""
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help
+    )
+
+
 def add_run_arguments(parser: argparse.ArgumentParser, flags: tuple[Flag, ...] = RUN_FLAGS) -> None:
     """Add ``--config``, ``--set`` and the given config flags (all default to 'not given')."""
     parser.add_argument("--config", help="YAML preset (see configs/); flags and --set override it")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="dotted config override, e.g. --set optim.lr=0.1 (repeatable)",
-    )
+    add_override_argument(parser, "dotted config override, e.g. --set optim.lr=0.1 (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
     for flag in flags:
         kwargs: dict[str, Any] = {"help": flag.help, "dest": flag.key.replace(".", "__"), "default": None}
