@@ -96,6 +96,10 @@ class ContrastConfig:
     source of ``scns similarity``: glove, wordnet, text, hierarchy, or ``prototypes:RUN_DIR`` /
     ``confusion:RUN_DIR``. ``top_k`` is the number of similar classes (class_topk) or neighbours
     (sample_topk). ``mixture`` lists ``name:fraction`` parts sharing these options.
+    ``bank_dtype`` (float32 | bfloat16 | float16) stores the memory banks at that precision: half
+    the memory for large N (BENCHMARKS.md, s. 6 gives its accuracy effect). ``knn_backend`` (torch |
+    faiss), ``knn_index`` (flat: exact | ivf: approximate, for N in the millions) and ``knn_nprobe``
+    choose how sample_topk builds its table.
     """
 
     weight: float | None = None
@@ -104,6 +108,7 @@ class ContrastConfig:
     temperature: float = 0.07
     embed_dim: int = 128
     bank_momentum: float = 0.5
+    bank_dtype: str = "float32"
     positive: str | None = None
     nce_z: str = "first_batch"
     sampler: str | None = None
@@ -112,6 +117,9 @@ class ContrastConfig:
     weighting: str = "uniform"
     class_temperature: float = 1.0
     refresh_every: int = 5
+    knn_backend: str = "torch"
+    knn_index: str = "flat"
+    knn_nprobe: int = 32
     mixture: tuple[str, ...] = ("uniform:0.5", "class_topk:0.5")
     latent_mixup: int = 0
     mixup_alpha: float = 0.5

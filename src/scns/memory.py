@@ -16,6 +16,13 @@ from torch import Tensor, nn
 
 ScoreMethod = Literal["gather", "matmul"]
 
+#: Storage dtypes a bank may use, by config name.
+BANK_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
 
 class MemoryBank(nn.Module):
     """[N, D] table of unit-norm features with momentum updates.

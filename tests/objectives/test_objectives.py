@@ -254,3 +254,47 @@ def test_setting_defaults_for_loss_positive_and_weight():
         and explicit.positive == "self"
         and explicit.weight == 2.0
     )
+
+
+@pytest.mark.parametrize("dtype_name, dtype", [("bfloat16", torch.bfloat16), ("float16", torch.float16)])
+def test_bank_dtype_sets_every_bank_and_sample_topk_ranks_in_float32(dtype_name, dtype):
+    cfg = config(
+        **{
+            "contrast.sampler": "sample_topk",
+            "contrast.top_k": 5,
+            "contrast.refresh_every": 1,
+            "contrast.bank_dtype": dtype_name,
+        }
+    )
+    objective = build_objective(cfg, TinyNet(), labels())
+    assert objective.contrast.bank.memory.dtype == dtype
+    out = run_step(objective, batch())
+    assert torch.isfinite(out.parts["contrast"])
+    objective.on_epoch_start(1, torch.Generator().manual_seed(0))
+    bank = nn.functional.normalize(objective.contrast.bank.table.float(), dim=1)
+    sims = bank @ bank.T
+    sims[labels().unsqueeze(0) == labels().unsqueeze(1)] = -2
+    expected = sims.topk(5, dim=1).indices.sort(dim=1).values
+    assert torch.equal(objective.negatives.sampler.table.long().sort(dim=1).values, expected)
+    teacher, student = teacher_and_student()
+    distill = build_objective(
+        config(**{"train.objective": "distill", "contrast.bank_dtype": dtype_name}),
+        student,
+        labels(),
+        teacher=teacher,
+    )
+    assert distill.contrast_s.bank.memory.dtype == dtype and distill.contrast_t.bank.memory.dtype == dtype
+
+
+def test_knn_options_reach_the_sample_topk_sampler():
+    cfg = config(
+        **{
+            "contrast.sampler": "sample_topk",
+            "contrast.top_k": 5,
+            "contrast.knn_backend": "faiss",
+            "contrast.knn_index": "ivf",
+            "contrast.knn_nprobe": 3,
+        }
+    )
+    sampler = build_objective(cfg, TinyNet(), labels()).negatives.sampler
+    assert (sampler.backend, sampler.faiss_index, sampler.nprobe) == ("faiss", "ivf", 3)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from scns.sampling import SampleTopKSampler, knn_other_class
+from scns.sampling.sample_topk import default_nlist, knn_other_class_faiss
 
 
 def _brute_force(features: np.ndarray, labels: np.ndarray, top_k: int) -> np.ndarray:
@@ -127,3 +128,78 @@ def test_topk_indices_matches_torch_topk(n: int, k: int, masked: int) -> None:
         start = (r * 97) % max(1, n - masked)
         values[r, start : start + masked] = float("-inf")
     assert torch.equal(topk_indices(values, k), values.topk(k, dim=1).indices)
+
+
+needs_faiss = pytest.mark.skipif(
+    importlib.util.find_spec("faiss") is None, reason="faiss not installed (pip install faiss-cpu)"
+)
+
+
+def _clustered(
+    n: int, classes: int, dim: int, noise: float, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit vectors around one random centre per class: [n, dim] features, [n] labels."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    centres = F.normalize(torch.randn(classes, dim, generator=g), dim=1)
+    return F.normalize(centres[labels] + noise * torch.randn(n, dim, generator=g), dim=1), labels
+
+
+@needs_faiss
+def test_faiss_flat_equals_brute_force_on_clustered_data() -> None:
+    feats, labels = _clustered(600, 7, 12, noise=0.3)
+    table = knn_other_class_faiss(feats, labels, 40)
+    assert table.dtype == torch.int32
+    np.testing.assert_array_equal(table.numpy(), _brute_force(feats.double().numpy(), labels.numpy(), 40))
+
+
+@needs_faiss
+def test_ivf_scanning_every_cell_is_exact() -> None:
+    feats, labels = _clustered(800, 9, 16, noise=0.5)
+    exact = knn_other_class(feats, labels, 30)
+    ivf = knn_other_class_faiss(feats, labels, 30, index="ivf", nlist=8, nprobe=8)
+    assert (ivf.long() == exact).float().mean() > 0.999  # equal up to float ties
+
+
+@needs_faiss
+def test_ivf_with_one_probed_cell_still_fills_every_row_with_other_class_ids() -> None:
+    # tight classes: each k-means cell holds mostly one class, so scanning one cell finds too few
+    # other-class rows and the search must widen until each row has top_k of them
+    feats, labels = _clustered(900, 6, 8, noise=0.05)
+    table = knn_other_class_faiss(feats, labels, 50, index="ivf", nlist=6, nprobe=1).long()
+    assert (table >= 0).all() and (table < 900).all()
+    assert not (labels[table] == labels[:, None]).any()
+    assert all(len(set(row)) == 50 for row in table.tolist())  # no repeated neighbour in a row
+    exact = knn_other_class(feats, labels, 50)
+    exact_sims = (feats[:, None, :] * feats[exact]).sum(-1).mean()
+    ivf_sims = (feats[:, None, :] * feats[table]).sum(-1).mean()
+    sims = feats @ feats.T
+    other = labels[:, None] != labels[None, :]
+    uniform_sims = sims[other].mean()  # what uniform other-class negatives would score
+    # approximate: never harder than exact, but far harder than uniform negatives
+    assert exact_sims + 1e-6 >= ivf_sims > uniform_sims + 0.5 * (exact_sims - uniform_sims)
+
+
+@needs_faiss
+def test_sampler_ivf_option_and_default_cell_count() -> None:
+    feats, labels = _clustered(500, 5, 8, noise=0.3)
+    sampler = SampleTopKSampler(labels, top_k=20, backend="faiss", index="ivf", nlist=4, nprobe=4)
+    sampler.refresh(feats)
+    np.testing.assert_array_equal(
+        sampler.table.numpy(), knn_other_class_faiss(feats, labels, 20, "ivf", 4, 4)
+    )
+    assert "faiss ivf" in sampler.describe()
+    assert default_nlist(1_281_167) == 4096 and default_nlist(50_000) == 1024 and default_nlist(1) == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"index": "hnsw"}, "index must be 'flat' or 'ivf'"),
+        ({"nprobe": 0}, "nprobe must be >= 1"),
+        ({"nlist": 0}, "nlist"),
+    ],
+)
+def test_sampler_rejects_bad_faiss_options(kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        SampleTopKSampler(torch.arange(10) % 2, top_k=2, backend="faiss", **kwargs)

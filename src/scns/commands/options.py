@@ -106,6 +106,9 @@ CONTRAST_FLAGS: tuple[Flag, ...] = (
     ),
     Flag("--weighting", "contrast.weighting", "class_topk class weighting: uniform | softmax"),
     Flag("--refresh-every", "contrast.refresh_every", "rebuild sample_topk tables every N epochs", type=int),
+    Flag("--bank-dtype", "contrast.bank_dtype", "memory bank storage: float32 | bfloat16 | float16"),
+    Flag("--knn-backend", "contrast.knn_backend", "sample_topk table build: torch | faiss"),
+    Flag("--knn-index", "contrast.knn_index", "faiss index: flat (exact) | ivf (approximate, large N)"),
     Flag("--mixture", "contrast.mixture", "mixture parts, e.g. uniform:0.5 class_topk:0.5", nargs="+"),
 )
 

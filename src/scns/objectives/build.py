@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from scns.config import Config, ConfigError, ContrastConfig
+from scns.memory import BANK_DTYPES
 from scns.objectives.base import Objective
 from scns.objectives.contrast import BankContrast, Embed
 from scns.objectives.distill import DEFAULT_WEIGHTS, METHODS, DistillObjective
@@ -77,7 +78,13 @@ def _sampler_options(name: str, contrast: ContrastConfig, similarity: Tensor | N
             "temperature": contrast.class_temperature,
         }
     if name == "sample_topk":
-        return {"top_k": contrast.top_k, "refresh_every": contrast.refresh_every}
+        return {
+            "top_k": contrast.top_k,
+            "refresh_every": contrast.refresh_every,
+            "backend": contrast.knn_backend,
+            "index": contrast.knn_index,
+            "nprobe": contrast.knn_nprobe,
+        }
     return {}
 
 
@@ -135,6 +142,7 @@ def build_contrast(contrast: ContrastConfig, n: int, loss: str) -> BankContrast:
         temperature=contrast.temperature,
         nce_z=contrast.nce_z,
         bank_momentum=contrast.bank_momentum,
+        bank_dtype=BANK_DTYPES[contrast.bank_dtype],
         mixup=mixup,
     )
 

@@ -28,7 +28,7 @@ class BankContrast(nn.Module):
     Args:
         n: bank rows (training-set size N). dim: embedding size D.
         loss: "nce" (CRD) or "infonce". temperature: T. nce_z: NCE partition estimate mode.
-        bank_momentum: m of the bank's momentum update.
+        bank_momentum: m of the bank's momentum update. bank_dtype: the bank's storage dtype.
         mixup: optional latent mixup appending pseudo-negatives to each anchor's negatives.
     """
 
@@ -40,10 +40,11 @@ class BankContrast(nn.Module):
         temperature: float = 0.07,
         nce_z: str = "first_batch",
         bank_momentum: float = 0.5,
+        bank_dtype: torch.dtype = torch.float32,
         mixup: LatentMixup | None = None,
     ) -> None:
         super().__init__()
-        self.bank = MemoryBank(n, dim, momentum=bank_momentum)
+        self.bank = MemoryBank(n, dim, momentum=bank_momentum, dtype=bank_dtype)
         options = (
             {"n_data": n, "temperature": temperature, "z_mode": nce_z}
             if loss == "nce"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -13,6 +15,7 @@ from scns.sampling.class_index import ClassIndex, uniform_below
 from scns.sampling.registry import SAMPLERS
 
 Backend = Literal["torch", "faiss"]
+FaissIndex = Literal["flat", "ivf"]
 
 
 @SAMPLERS.register("sample_topk")
@@ -29,8 +32,11 @@ class SampleTopKSampler(SamplerBase):
         refresh_every: epochs between refreshes (>= 1).
         chunk_size: rows scored per step of the build; peak extra memory is about
             ``chunk_size * N`` floats (plus the [N, top_k] table), never N x N.
-        backend: "torch" (exact, chunked) or "faiss" (exact inner-product index; needs
-            ``pip install faiss-cpu``); both give the same table up to ties.
+        backend: "torch" (exact, chunked) or "faiss" (needs ``pip install faiss-cpu``); with
+            ``index="flat"`` both give the same table up to ties.
+        index: faiss index, "flat" (exact) or "ivf" (approximate inverted lists, for N in the
+            millions; see :func:`knn_other_class_faiss`). Ignored by the torch backend.
+        nlist: IVF cells (default about ``4 * sqrt(N)``). nprobe: IVF cells scanned per query.
         num_classes: C; default ``labels.max() + 1``.
 
     Attributes:
@@ -45,6 +51,9 @@ class SampleTopKSampler(SamplerBase):
         chunk_size: int = 1024,
         backend: Backend = "torch",
         num_classes: int | None = None,
+        index: FaissIndex = "flat",
+        nlist: int | None = None,
+        nprobe: int = 32,
     ) -> None:
         self.index = ClassIndex(labels, num_classes)
         self.index.require_negatives()
@@ -60,6 +69,13 @@ class SampleTopKSampler(SamplerBase):
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         if backend not in ("torch", "faiss"):
             raise ValueError(f"backend must be 'torch' or 'faiss', got {backend!r}")
+        if index not in ("flat", "ivf"):
+            raise ValueError(f"index must be 'flat' or 'ivf', got {index!r}")
+        if nlist is not None and not 1 <= nlist <= self.index.n:
+            raise ValueError(f"nlist must be in [1, N={self.index.n}], got {nlist}")
+        if nprobe < 1:
+            raise ValueError(f"nprobe must be >= 1, got {nprobe}")
+        self.faiss_index, self.nlist, self.nprobe = index, nlist, int(nprobe)
         self.top_k, self.refresh_every, self.chunk_size, self.backend = (
             int(top_k),
             int(refresh_every),
@@ -76,9 +92,14 @@ class SampleTopKSampler(SamplerBase):
         """Rebuild the table from features [N, D] (cosine similarity; rows are normalised here)."""
         if features.dim() != 2 or features.shape[0] != self.index.n:
             raise ValueError(f"features must be [N={self.index.n}, D], got {tuple(features.shape)}")
-        feats = F.normalize(features.detach().to(self.index.device), dim=1)
+        feats = features.detach().to(self.index.device)
+        if feats.dtype not in (torch.float32, torch.float64):  # a bf16/fp16 bank: rank in float32
+            feats = feats.float()
+        feats = F.normalize(feats, dim=1)
         if self.backend == "faiss":
-            table = knn_other_class_faiss(feats, self.index.labels, self.top_k, int(self.index.counts.max()))
+            table = knn_other_class_faiss(
+                feats, self.index.labels, self.top_k, self.faiss_index, self.nlist, self.nprobe
+            )
         else:
             table = knn_other_class(feats, self.index.labels, self.top_k, self.chunk_size)
         self.table = table.to(torch.int32)
@@ -107,8 +128,9 @@ class SampleTopKSampler(SamplerBase):
 
     def describe(self) -> str:
         state = "built" if self.table is not None else "not built"
+        backend = self.backend if self.backend == "torch" else f"faiss {self.faiss_index}"
         return (
-            f"sample top-{self.top_k} ({self.backend}, refresh every {self.refresh_every} epoch(s), table {state}), "
+            f"sample top-{self.top_k} ({backend}, refresh every {self.refresh_every} epoch(s), table {state}), "
             f"N={self.index.n}"
         )
 
@@ -179,11 +201,39 @@ def topk_indices(values: Tensor, k: int) -> Tensor:
     return cand_col.view(rows, width_c).gather(1, best)
 
 
-def knn_other_class_faiss(features: Tensor, labels: Tensor, top_k: int, max_class_size: int) -> Tensor:
-    """:func:`knn_other_class` through a faiss exact inner-product index (CPU).
+def knn_other_class_faiss(
+    features: Tensor,
+    labels: Tensor,
+    top_k: int,
+    index: FaissIndex = "flat",
+    nlist: int | None = None,
+    nprobe: int = 32,
+    query_chunk: int = 4096,
+    seed: int = 0,
+) -> Tensor:
+    """:func:`knn_other_class` through a faiss inner-product index (CPU), exact or approximate.
 
-    Fetches ``top_k + max_class_size`` neighbours, enough that ``top_k`` of them are of other
-    classes, then drops the same-class ones.
+    Rows are added to the index in class-sorted order, so each class is one contiguous id range;
+    every class's queries are searched with a selector that excludes that range, so faiss returns
+    ``top_k`` other-class neighbours directly (nothing fetched and thrown away).
+
+    Args:
+        features: [N, D] (normalise first for cosine similarity).
+        labels: int64 [N]; each row needs at least ``top_k`` other-class samples.
+        index: "flat" (exact, O(N^2 D) work) or "ivf" (inverted lists: k-means into ``nlist``
+            cells, each query scans its ``nprobe`` nearest cells; approximate, roughly
+            ``nprobe / nlist`` of the exact work). For N in the millions on CPU only "ivf" is practical.
+        nlist: IVF cells; default the power of two nearest ``4 * sqrt(N)``.
+        nprobe: IVF cells scanned per query. A row whose scanned cells hold fewer than ``top_k``
+            other-class samples is searched again with twice the cells, up to all of them (exact).
+        query_chunk: queries per search call; bounds the result buffers to ``query_chunk * top_k``.
+        seed: seeds the k-means training subsample and initialisation (IVF).
+
+    Memory: the index holds one float32 copy of the features (plus int64 ids for IVF), the
+    class-sorted query matrix a second; the result is int32 [N, top_k], written in place.
+
+    Returns:
+        int32 [N, top_k] neighbour ids, most similar first.
     """
     try:
         import faiss
@@ -191,13 +241,71 @@ def knn_other_class_faiss(features: Tensor, labels: Tensor, top_k: int, max_clas
         raise ImportError(
             "the faiss backend needs faiss: install it with `pip install faiss-cpu`, or use backend='torch'"
         ) from None
-    feats = features.detach().to("cpu", torch.float32).contiguous().numpy()
-    index = faiss.IndexFlatIP(feats.shape[1])
-    index.add(feats)
-    fetch = min(top_k + max_class_size, feats.shape[0])
-    sims, ids = index.search(feats, fetch)
-    sims_t, ids_t = torch.from_numpy(sims), torch.from_numpy(ids).long()
-    labels_cpu = labels.cpu()
-    sims_t.masked_fill_(labels_cpu[ids_t] == labels_cpu[:, None], float("-inf"))
-    keep = sims_t.topk(top_k, dim=1).indices
-    return ids_t.gather(1, keep).to(features.device)
+    if index not in ("flat", "ivf"):
+        raise ValueError(f"faiss index must be 'flat' or 'ivf', got {index!r}")
+    classes = ClassIndex(labels)
+    n, dim = features.shape
+    order = classes.ids.cpu()
+    bounds = classes.offsets.tolist()
+    sorted_feats = features.detach().to("cpu", torch.float32)[order].contiguous().numpy()
+    if index == "flat":
+        faiss_index = faiss.IndexFlatIP(dim)
+        cells = 1
+    else:
+        cells = nlist or default_nlist(n)
+        if not 1 <= cells <= n:
+            raise ValueError(f"nlist must be in [1, N={n}], got {cells}")
+        faiss_index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, cells, faiss.METRIC_INNER_PRODUCT)
+        faiss_index.cp.seed = seed
+        # 64 points per cell trains k-means well (faiss warns under 39); more only costs time
+        train_rows = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[: 64 * cells]
+        faiss_index.train(sorted_feats[train_rows.sort().values.numpy()])
+    faiss_index.add(sorted_feats)
+
+    order_np = order.numpy()
+    table = np.empty((n, top_k), dtype=np.int32)  # int32 ids: half the memory of int64 at N in the millions
+    for c in range(classes.num_classes):
+        lo, hi = bounds[c], bounds[c + 1]
+        for start in range(lo, hi, query_chunk):
+            stop = min(start + query_chunk, hi)
+            found = _search_excluding(
+                faiss, faiss_index, sorted_feats[start:stop], top_k, (lo, hi), nprobe, cells
+            )
+            if (
+                found < 0
+            ).any():  # unreachable when every row has top_k other-class samples (the sampler checks)
+                raise RuntimeError(
+                    f"faiss found fewer than top_k={top_k} other-class neighbours for class {c}"
+                )
+            table[order_np[start:stop]] = order_np[found]  # class-sorted positions -> sample ids
+    return torch.from_numpy(table).to(features.device)
+
+
+def _search_excluding(
+    faiss: Any,
+    index: Any,
+    queries: np.ndarray,
+    top_k: int,
+    excluded: tuple[int, int],
+    nprobe: int,
+    cells: int,
+) -> np.ndarray:
+    """[q, top_k] ids of ``queries``' nearest rows outside ``excluded`` (a [lo, hi) id range)."""
+    own_class = faiss.IDSelectorRange(*excluded)  # kept referenced: the Not selector holds a raw pointer
+    selector = faiss.IDSelectorNot(own_class)
+    if cells == 1:
+        return index.search(queries, top_k, params=faiss.SearchParameters(sel=selector))[1]
+    probe = min(nprobe, cells)
+    ids = index.search(queries, top_k, params=faiss.SearchParametersIVF(sel=selector, nprobe=probe))[1]
+    short = np.flatnonzero((ids < 0).any(axis=1))
+    while short.size and probe < cells:
+        probe = min(2 * probe, cells)
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=probe)
+        ids[short] = index.search(queries[short], top_k, params=params)[1]
+        short = short[(ids[short] < 0).any(axis=1)]
+    return ids
+
+
+def default_nlist(n: int) -> int:
+    """IVF cell count for N rows: the power of two nearest ``4 * sqrt(N)`` (faiss's usual range)."""
+    return max(1, 2 ** round(math.log2(4 * math.sqrt(n))))

@@ -281,7 +281,6 @@ class Trainer:
         self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
         ckpt.restore_rng_state(state["rng"])
 
-
     def _truncate_metrics(self, epochs_done: int) -> None:
         """Drop metric lines of epochs after the checkpoint (a killed run may have logged them)."""
         path = self.run_dir / METRICS_NAME

@@ -52,6 +52,7 @@ def validate_method(config: Config) -> None:
     """Checks of the objective's sections (contrastive term, distillation)."""
     from scns.data import get_spec
     from scns.losses import LOSSES
+    from scns.memory import BANK_DTYPES
     from scns.objectives.build import OBJECTIVES, contrast_weight, sampler_names
     from scns.objectives.distill import METHODS
     from scns.sampling import SAMPLERS
@@ -84,6 +85,17 @@ def validate_method(config: Config) -> None:
         raise ConfigError(f"contrast.temperature must be > 0, got {c.temperature}")
     if not 0 <= c.bank_momentum < 1:
         raise ConfigError(f"contrast.bank_momentum must be in [0, 1), got {c.bank_momentum}")
+    if c.bank_dtype not in BANK_DTYPES:
+        raise ConfigError(
+            f"contrast.bank_dtype must be one of {', '.join(BANK_DTYPES)}, got '{c.bank_dtype}'"
+        )
+    if c.knn_backend not in ("torch", "faiss"):
+        raise ConfigError(f"contrast.knn_backend must be 'torch' or 'faiss', got '{c.knn_backend}'")
+    if c.knn_index not in ("flat", "ivf"):
+        raise ConfigError(f"contrast.knn_index must be 'flat' or 'ivf', got '{c.knn_index}'")
+    if c.knn_index == "ivf" and c.knn_backend != "faiss":
+        raise ConfigError("contrast.knn_index=ivf needs contrast.knn_backend=faiss (pip install faiss-cpu)")
+    _positive("contrast.knn_nprobe", c.knn_nprobe)
     if c.positive not in (None, "self", "class"):
         raise ConfigError(f"contrast.positive must be 'self' or 'class', got '{c.positive}'")
     if c.nce_z not in ("first_batch", "running"):
