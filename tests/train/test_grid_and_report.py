@@ -60,6 +60,14 @@ def test_protocols_are_well_formed():
     assert len([c for c in quick if "supervised" in c.settings]) == 7 * 3
     assert len([c for c in quick if "distill" in c.settings]) == 6 * 2
     assert {c.negatives for c in quick if "budget" in c.settings} == {256, 1024, 4096, 16384}
+    precision = [c for c in quick if "bank_dtype" in c.settings]
+    assert sorted((c.method, c.seed) for c in precision) == sorted(
+        (m, s) for m in ("uniform", "uniform (bfloat16 bank)") for s in (0, 1, 2)
+    )
+    for cell in precision:  # same run as the float32 uniform cell of its seed but for the bank dtype
+        twin = next(c for c in precision if c.seed == cell.seed and c is not cell)
+        diff = set(cell.overrides.items()) ^ set(twin.overrides.items())
+        assert {k for k, _ in diff} == {"contrast.bank_dtype"}
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

@@ -15,6 +15,7 @@ BASELINES = {
     "supervised": ("uniform", "cross-entropy"),
     "budget": ("uniform",),
     "distill": ("crd uniform", "student", "kd"),
+    "bank_dtype": ("uniform",),
     "teacher": (),
 }
 PAPER_NOTE = (

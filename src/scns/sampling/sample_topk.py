@@ -92,16 +92,21 @@ class SampleTopKSampler(SamplerBase):
         """Rebuild the table from features [N, D] (cosine similarity; rows are normalised here)."""
         if features.dim() != 2 or features.shape[0] != self.index.n:
             raise ValueError(f"features must be [N={self.index.n}, D], got {tuple(features.shape)}")
-        feats = features.detach().to(self.index.device)
-        if feats.dtype not in (torch.float32, torch.float64):  # a bf16/fp16 bank: rank in float32
-            feats = feats.float()
-        feats = F.normalize(feats, dim=1)
-        if self.backend == "faiss":
+        if self.backend == "faiss":  # normalises its own class-sorted copy: one N x D copy fewer
             table = knn_other_class_faiss(
-                feats, self.index.labels, self.top_k, self.faiss_index, self.nlist, self.nprobe
+                features,
+                self.index.labels,
+                self.top_k,
+                self.faiss_index,
+                self.nlist,
+                self.nprobe,
+                normalize=True,
             )
         else:
-            table = knn_other_class(feats, self.index.labels, self.top_k, self.chunk_size)
+            feats = features.detach().to(self.index.device)
+            if feats.dtype not in (torch.float32, torch.float64):  # a bf16/fp16 bank: rank in float32
+                feats = feats.float()
+            table = knn_other_class(F.normalize(feats, dim=1), self.index.labels, self.top_k, self.chunk_size)
         self.table = table.to(torch.int32)
 
     def _sample(self, index: Tensor, labels: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
@@ -210,6 +215,7 @@ def knn_other_class_faiss(
     nprobe: int = 32,
     query_chunk: int = 4096,
     seed: int = 0,
+    normalize: bool = False,
 ) -> Tensor:
     """:func:`knn_other_class` through a faiss inner-product index (CPU), exact or approximate.
 
@@ -218,7 +224,7 @@ def knn_other_class_faiss(
     ``top_k`` other-class neighbours directly (nothing fetched and thrown away).
 
     Args:
-        features: [N, D] (normalise first for cosine similarity).
+        features: [N, D], any float dtype (searched in float32).
         labels: int64 [N]; each row needs at least ``top_k`` other-class samples.
         index: "flat" (exact, O(N^2 D) work) or "ivf" (inverted lists: k-means into ``nlist``
             cells, each query scans its ``nprobe`` nearest cells; approximate, roughly
@@ -228,9 +234,11 @@ def knn_other_class_faiss(
             other-class samples is searched again with twice the cells, up to all of them (exact).
         query_chunk: queries per search call; bounds the result buffers to ``query_chunk * top_k``.
         seed: seeds the k-means training subsample and initialisation (IVF).
+        normalize: L2-normalise the rows (cosine similarity), in place on the sorted copy.
 
-    Memory: the index holds one float32 copy of the features (plus int64 ids for IVF), the
-    class-sorted query matrix a second; the result is int32 [N, top_k], written in place.
+    Memory beyond the input: a class-sorted float32 copy of the features (the queries), the
+    index's own copy (plus int64 ids for IVF) and the int32 [N, top_k] result, written in place:
+    ``4 * N * (2 * D + top_k)`` bytes, plus the IVF training sample (``64 * nlist`` rows).
 
     Returns:
         int32 [N, top_k] neighbour ids, most similar first.
@@ -247,7 +255,10 @@ def knn_other_class_faiss(
     n, dim = features.shape
     order = classes.ids.cpu()
     bounds = classes.offsets.tolist()
-    sorted_feats = features.detach().to("cpu", torch.float32)[order].contiguous().numpy()
+    sorted_t = features.detach().to("cpu", torch.float32)[order]
+    if normalize:
+        sorted_t.div_(sorted_t.norm(dim=1, keepdim=True).clamp_min_(1e-12))
+    sorted_feats = sorted_t.numpy()
     if index == "flat":
         faiss_index = faiss.IndexFlatIP(dim)
         cells = 1

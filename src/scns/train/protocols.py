@@ -6,7 +6,8 @@ can belong to several settings (the K=4096 runs of the negatives-budget sweep ar
 grid's runs), in which case it is listed once and run once.
 
 Protocols:
-- ``cpu-quick``: fits a 2-core CPU over several sittings (see BENCHMARKS.md for its wall time).
+- ``cpu-quick``: fits a 2-core CPU over several sittings (see BENCHMARKS.md for its wall time); its
+  last cells repeat the supervised uniform runs with a bfloat16 memory bank (the ``bank_dtype`` setting).
 - ``gpu``: one H100 in about 10 minutes (CRD schedule shortened), one seed.
 - ``paper``: the full CRD-schedule grid of every preset pair on CIFAR-100 and Tiny-ImageNet-200;
   documented and runnable, but sized for a multi-GPU user.
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-SETTINGS = ("supervised", "distill", "budget")
+SETTINGS = ("supervised", "distill", "budget", "bank_dtype")
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,28 @@ def budget_cells(base: dict[str, Any], seeds: list[int], ks: list[int], prefix: 
     return cells
 
 
+def bank_dtype_cells(cells: list[Cell], method: str, dtype: str) -> list[Cell]:
+    """``method``'s cells again with the memory bank stored in ``dtype``, next to the float32 originals.
+
+    Both belong to the ``bank_dtype`` setting, so the report pairs them by seed.
+    """
+    out = []
+    for cell in cells:
+        if cell.method != method:
+            continue
+        out.append(replace(cell, settings=("bank_dtype",)))
+        out.append(
+            replace(
+                cell,
+                name=cell.name.replace(_slug(method), f"{_slug(method)}-{dtype}-bank", 1),
+                settings=("bank_dtype",),
+                method=f"{method} ({dtype} bank)",
+                overrides={**cell.overrides, "contrast.bank_dtype": dtype},
+            )
+        )
+    return out
+
+
 def distill_cells(
     teacher: Cell, base: dict[str, Any], seeds: list[int], mixup: int, prefix: str
 ) -> list[Cell]:
@@ -236,7 +259,8 @@ def cpu_quick() -> list[Cell]:
     dist = _with_sample_topk_options(
         distill_cells(teacher, distill_base, [0, 1], 256, "c100-resnet20-resnet8"), 1024
     )
-    return merge_cells(sup, budget, [teacher], dist)
+    precision = bank_dtype_cells(sup, "uniform", "bfloat16")
+    return merge_cells(sup, budget, [teacher], dist, precision)
 
 
 def gpu() -> list[Cell]:
