@@ -42,24 +42,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def demo_overrides(model: str, epochs: int, seed: int, device: str, negatives: int) -> dict[str, Any]:
+    """The demo's training setting on digits, as dotted config overrides (shared with benchmarks)."""
+    return {
+        "data.dataset": "digits",
+        "data.batch_size": 64,
+        "model.name": model,
+        "optim.lr": 0.05,
+        "optim.schedule": "onecycle",
+        "train.epochs": epochs,
+        "train.seed": seed,
+        "train.device": device,
+        "train.progress": False,
+        "contrast.negatives": negatives,
+        "contrast.weight": 0.5,
+    }
+
+
 def demo_config(model: str, epochs: int, seed: int, device: str, negatives: int):  # -> Config
     from scns.config import Config
 
-    return Config().with_overrides(
-        {
-            "data.dataset": "digits",
-            "data.batch_size": 64,
-            "model.name": model,
-            "optim.lr": 0.05,
-            "optim.schedule": "onecycle",
-            "train.epochs": epochs,
-            "train.seed": seed,
-            "train.device": device,
-            "train.progress": False,
-            "contrast.negatives": negatives,
-            "contrast.weight": 0.5,
-        }
-    )
+    return Config().with_overrides(demo_overrides(model, epochs, seed, device, negatives))
 
 
 def run(args: argparse.Namespace) -> int:
