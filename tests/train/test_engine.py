@@ -10,9 +10,7 @@ import torch
 from scns.config import Config
 from scns.objectives import SupervisedObjective
 from scns.train import checkpoint as ckpt
-from scns.train.engine import NonFiniteLossError, Trainer
-
-TIME_KEYS = {"epoch_time_s", "images_per_s", "step_time_s", "sampling_time_s"}
+from scns.train.engine import MACHINE_METRICS, NonFiniteLossError, Trainer
 
 
 def tiny_config(**overrides) -> Config:
@@ -39,7 +37,7 @@ def read_metrics(run_dir):
 
 
 def strip_time(records):
-    return [{k: v for k, v in r.items() if k not in TIME_KEYS} for r in records]
+    return [{k: v for k, v in r.items() if k not in MACHINE_METRICS} for r in records]
 
 
 def test_run_directory_holds_config_metrics_checkpoints_summary(tmp_path):
@@ -49,6 +47,7 @@ def test_run_directory_holds_config_metrics_checkpoints_summary(tmp_path):
     records = read_metrics(run_dir)
     assert [r["epoch"] for r in records] == [0, 1, 2]
     assert all(0 <= r["test_top1"] <= r["test_top5"] <= 100 for r in records)
+    assert all(r["torch_threads"] == torch.get_num_threads() and r["load_avg_1m"] >= 0 for r in records)
     assert summary["final_top1"] == records[-1]["test_top1"]
     assert summary["best_top1"] == max(r["test_top1"] for r in records)
     state = ckpt.load_checkpoint(run_dir)

@@ -14,10 +14,9 @@ import torch
 
 from scns.config import Config
 from scns.train import checkpoint as ckpt
-from scns.train.engine import Trainer
+from scns.train.engine import MACHINE_METRICS, Trainer
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-TIME_KEYS = {"epoch_time_s", "images_per_s", "step_time_s", "sampling_time_s"}
 
 
 def config(**overrides) -> Config:
@@ -40,7 +39,7 @@ def config(**overrides) -> Config:
 
 def metrics(run_dir):
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k not in TIME_KEYS} for line in lines]
+    return [{k: v for k, v in json.loads(line).items() if k not in MACHINE_METRICS} for line in lines]
 
 
 # Both runs are separate processes with the same thread count: float reductions (and so the weights)

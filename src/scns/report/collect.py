@@ -28,6 +28,17 @@ def is_finished(run_dir: Path) -> bool:
     return len(read_metrics(run_dir)) == Config.load(run_dir / CONFIG_NAME).train.epochs
 
 
+def contended(metrics: list[dict[str, Any]], device: str | None) -> bool | None:
+    """Whether other work shared the CPU during a CPU run: some epoch ended with a 1-minute load
+    average above the run's own threads + 0.5 (None when not logged or not a CPU run)."""
+    loads = [
+        (m["load_avg_1m"], m.get("torch_threads", 1)) for m in metrics if m.get("load_avg_1m") is not None
+    ]
+    if device != "cpu" or not loads:
+        return None
+    return any(load > threads + 0.5 for load, threads in loads)
+
+
 def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, Any]:
     """One finished run summarised: grid metadata, config facts, accuracy, curves, negatives' statistics.
 
@@ -59,6 +70,7 @@ def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, A
         "train_time_s": train_time,
         "step_time_s": sum(m["step_time_s"] for m in metrics) / len(metrics),
         "sampling_share": sampling / train_time if train_time else 0.0,
+        "contended": contended(metrics, summary.get("device")),
         "neg_sim": last.get("train_neg_sim"),
         "topk_share": last.get("train_topk_share"),
         "neg_sim_hist": last.get("neg_sim_hist"),

@@ -85,10 +85,25 @@ def accuracy_table(setting: str, runs: list[dict[str, Any]]) -> str:
             _fmt(_field_mean(method_runs, "topk_share"), ".3f"),
             _fmt(None if step is None else 1000 * step, ".0f"),
             _fmt(_field_mean(method_runs, "sampling_share"), ".1%"),
-            _fmt(None if train is None else train / 60, ".1f"),
+            _fmt(None if train is None else train / 60, ".1f") + _contention_mark(method_runs),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _contention_mark(runs: list[dict[str, Any]]) -> str:
+    """A mark on the time columns' last cell: * when a run shared the CPU, ? when that is unknown."""
+    flags = [r.get("contended") for r in runs]
+    if any(flags):
+        return " *"
+    return " ?" if any(f is None and r.get("device") == "cpu" for f, r in zip(flags, runs)) else ""
+
+
+TIMING_NOTE = (
+    "Times (step ms, train min) marked * include runs during which other work shared the CPU (an epoch "
+    "ended with the 1-minute load average above the run's threads + 0.5): they overstate the cost. "
+    "? marks CPU runs that logged no load average."
+)
 
 
 def _order_key(setting: str, key: str, runs: list[dict[str, Any]]) -> tuple:
@@ -114,6 +129,7 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
         "Accuracy is the final epoch's test top-1. Differences are means of per-seed differences with a 95% "
         "Student-t interval; 'within noise' means the interval contains 0. With 2-3 seeds the intervals are "
         "wide: a difference must be large and consistent to show.",
+        TIMING_NOTE,
         "",
         PAPER_NOTE,
     ]

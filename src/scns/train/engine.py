@@ -39,6 +39,11 @@ from scns.train.schedule import lr_at
 METRICS_NAME = "metrics.jsonl"
 SUMMARY_NAME = "summary.json"
 CONFIG_NAME = "config.yaml"
+#: Per-epoch metric keys that describe the machine and its load rather than the run's arithmetic
+#: (a resumed run reproduces every other key exactly).
+MACHINE_METRICS = frozenset(
+    {"epoch_time_s", "images_per_s", "step_time_s", "sampling_time_s", "load_avg_1m", "torch_threads"}
+)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -57,6 +62,15 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu",) and not name.startswith("cuda"):
         raise ConfigError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
     return torch.device(name)
+
+
+def load_average() -> float | None:
+    """The machine's 1-minute load average (None where the OS has none): logged per epoch so that
+    timings taken while other work shared the CPU can be recognised."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def epoch_generator(seed: int, epoch: int, device: torch.device, stream: int = 0) -> torch.Generator:
@@ -397,6 +411,8 @@ class Trainer:
             "train_acc": values.pop("acc", float("nan")),
             "epoch_time_s": elapsed,
             "images_per_s": seen / max(elapsed, 1e-9),
+            "torch_threads": torch.get_num_threads(),
+            "load_avg_1m": load_average(),
         }
         record.update({f"train_{k}": v for k, v in values.items()})
         record["step_time_s"] = elapsed / max(1, self.steps_per_epoch)
