@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from digits_runs import digits_config
 
 from scns.config import Config
 from scns.objectives import SupervisedObjective
@@ -14,22 +15,19 @@ from scns.train.engine import MACHINE_METRICS, NonFiniteLossError, Trainer
 
 
 def tiny_config(**overrides) -> Config:
-    base = {
-        "data.dataset": "digits",
-        "data.batch_size": 32,
-        "data.eval_batch_size": 200,
-        "model.name": "resnet8",
-        "optim.schedule": "onecycle",
-        "optim.lr": 0.05,
-        "train.epochs": 3,
-        "train.max_steps_per_epoch": 4,
-        "train.device": "cpu",
-        "train.deterministic": True,
-        "train.progress": False,
-        "train.seed": 3,
-    }
-    base.update(overrides)
-    return Config().with_overrides(base)
+    """Three deterministic one-cycle epochs of four steps, evaluated in batches of 200, seed 3."""
+    return digits_config(
+        **{
+            "data.eval_batch_size": 200,
+            "optim.schedule": "onecycle",
+            "optim.lr": 0.05,
+            "train.epochs": 3,
+            "train.max_steps_per_epoch": 4,
+            "train.deterministic": True,
+            "train.seed": 3,
+            **overrides,
+        }
+    )
 
 
 def read_metrics(run_dir):

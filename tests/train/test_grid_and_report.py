@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from digits_runs import DIGITS_TINY
 
 from scns.report import build_report, collect
 from scns.train.grid import RESULTS_NAME, run_grid
@@ -17,17 +18,7 @@ from scns.train.protocols import (
     supervised_cells,
 )
 
-BASE = {
-    "data.dataset": "digits",
-    "data.batch_size": 32,
-    "model.name": "resnet8",
-    "optim.schedule": "constant",
-    "optim.lr": 0.02,
-    "train.epochs": 2,
-    "train.max_steps_per_epoch": 2,
-    "train.device": "cpu",
-    "contrast.top_k": 2,
-}
+BASE = {**DIGITS_TINY, "contrast.top_k": 2}
 
 
 def tiny_protocol() -> list[Cell]:

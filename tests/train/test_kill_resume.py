@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+from digits_runs import digits_config
 
 from scns.config import Config
 from scns.train import checkpoint as ckpt
@@ -20,21 +21,17 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def config(**overrides) -> Config:
-    values = {
-        "data.dataset": "digits",
-        "data.batch_size": 32,
-        "model.name": "resnet8",
-        "optim.schedule": "onecycle",
-        "optim.lr": 0.05,
-        "train.epochs": 3,
-        "train.max_steps_per_epoch": 8,
-        "train.device": "cpu",
-        "train.deterministic": True,
-        "train.progress": False,
-        "contrast.negatives": 64,
-    }
-    values.update(overrides)
-    return Config().with_overrides(values)
+    """Three deterministic epochs of eight steps with a one-cycle schedule (a resume lands mid-schedule)."""
+    return digits_config(
+        **{
+            "optim.schedule": "onecycle",
+            "optim.lr": 0.05,
+            "train.epochs": 3,
+            "train.max_steps_per_epoch": 8,
+            "train.deterministic": True,
+            **overrides,
+        }
+    )
 
 
 def metrics(run_dir):

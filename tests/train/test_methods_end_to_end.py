@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from digits_runs import digits_config
 
 from scns.cli import main
 from scns.config import Config
@@ -14,23 +15,6 @@ from scns.train.engine import Trainer
 from scns.train.validate import validate_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-def digits_config(**overrides) -> Config:
-    base = {
-        "data.dataset": "digits",
-        "data.batch_size": 32,
-        "model.name": "resnet8",
-        "optim.schedule": "constant",
-        "optim.lr": 0.02,
-        "train.epochs": 2,
-        "train.max_steps_per_epoch": 2,
-        "train.device": "cpu",
-        "train.progress": False,
-        "contrast.negatives": 64,
-    }
-    base.update(overrides)
-    return Config().with_overrides(base)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,29 @@
+"""The small digits training setting the tests under tests/train share: seconds per run on a CPU.
+
+Imported by those tests as ``from digits_runs import ...`` (pytest puts this folder on sys.path).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scns.config import Config
+
+#: Two epochs of two steps of resnet8 on the bundled digits, 64 negatives, constant lr.
+DIGITS_TINY: dict[str, Any] = {
+    "data.dataset": "digits",
+    "data.batch_size": 32,
+    "model.name": "resnet8",
+    "optim.schedule": "constant",
+    "optim.lr": 0.02,
+    "train.epochs": 2,
+    "train.max_steps_per_epoch": 2,
+    "train.device": "cpu",
+    "train.progress": False,
+    "contrast.negatives": 64,
+}
+
+
+def digits_config(**overrides: Any) -> Config:
+    """:data:`DIGITS_TINY` with dotted overrides applied."""
+    return Config().with_overrides({**DIGITS_TINY, **overrides})
