@@ -60,37 +60,12 @@ def test_train_rejects_bad_configuration(argv, message, capsys, tmp_path):
 
 
 def test_distill_rejects_missing_or_mismatched_teacher(capsys, tmp_path):
-    assert main(["distill", "--dataset", "digits", "--student", "resnet8", "--out-dir", str(tmp_path)]) == 2
+    def distill(*argv: str) -> int:
+        return main(["distill", "--dataset", "digits", "--out-dir", str(tmp_path), *argv])
+
+    assert distill("--student", "resnet8") == 2
     assert "needs a teacher" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "distill",
-                "--dataset",
-                "digits",
-                "--teacher",
-                str(tmp_path / "none"),
-                "--out-dir",
-                str(tmp_path),
-            ]
-        )
-        == 2
-    )
+    assert distill("--teacher", str(tmp_path / "none")) == 2
     assert "checkpoint not found" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "distill",
-                "--dataset",
-                "digits",
-                "--teacher",
-                "x",
-                "--method",
-                "fitnet",
-                "--out-dir",
-                str(tmp_path),
-            ]
-        )
-        == 2
-    )
+    assert distill("--teacher", "x", "--method", "fitnet") == 2
     assert "unknown distill.method 'fitnet'" in capsys.readouterr().err
