@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from scns.report.collect import contended
+import pytest
+
+from scns.report.collect import contended, method_step_time, step_time
 from scns.report.markdown import accuracy_table
 
 
@@ -16,16 +18,19 @@ def test_contended_compares_each_epochs_load_with_the_runs_threads() -> None:
     assert contended(busy, "cuda") is None
 
 
-def _run(method: str, seed: int, flag: bool | None) -> dict:
+def _run(method: str, seed: int, flag: bool | None, step_s: float = 0.1, source: str = "clean") -> dict:
     return {
         "method": method,
         "seed": seed,
         "negatives": None,
         "final_top1": 50.0 + seed,
         "train_time_s": 600.0,
-        "step_time_s": 0.1,
+        "step_time_s": step_s,
+        "step_time_source": source,
         "contended": flag,
         "device": "cpu",
+        "neg_sim_first": 0.05 + 0.01 * seed,
+        "neg_sim": 0.2,
     }
 
 
@@ -39,3 +44,45 @@ def test_table_marks_methods_with_a_contended_or_unknown_run() -> None:
     assert rows["uniform"].endswith("| 10.0 |")
     assert rows["kd"].endswith("| 10.0 * |")
     assert rows["student"].endswith("| 10.0 ? |")
+
+
+def _epoch(step_s: float, load: float | None, threads: int = 2) -> dict:
+    return {"step_time_s": step_s, "load_avg_1m": load, "torch_threads": threads}
+
+
+def test_step_time_is_the_median_of_quiet_epochs_only() -> None:
+    metrics = [_epoch(0.10, 2.0), _epoch(0.90, 3.4), _epoch(0.12, 2.1), _epoch(0.50, None), _epoch(0.11, 1.9)]
+    assert step_time(metrics, "cpu") == (pytest.approx(0.11), "clean")
+    busy = [_epoch(0.4, 3.0), _epoch(0.2, None), _epoch(0.3, 2.8)]
+    assert step_time(busy, "cpu") == (pytest.approx(0.3), "contended")
+    assert step_time([_epoch(0.2, None), _epoch(0.4, None)], "cpu") == (pytest.approx(0.3), "unknown")
+    assert step_time([_epoch(0.2, 9.0), _epoch(0.4, 9.0), _epoch(0.1, 9.0)], "cuda") == (
+        pytest.approx(0.2),
+        "device",
+    )
+
+
+def test_method_step_time_prefers_runs_with_quiet_epochs() -> None:
+    runs = [_run("ce", 0, True, 0.5, "unknown"), _run("ce", 1, True, 0.1, "clean"), _run("ce", 2, False, 0.2)]
+    assert method_step_time(runs) == (pytest.approx(0.15), "")
+    assert method_step_time([_run("ce", 0, True, 0.5, "contended"), _run("ce", 1, None, 0.3, "unknown")]) == (
+        pytest.approx(0.4),
+        " *",
+    )
+    assert method_step_time([_run("ce", 0, None, 0.5, "unknown")]) == (pytest.approx(0.5), " ?")
+
+
+def test_table_shows_step_time_of_quiet_runs_and_hardness_first_to_last() -> None:
+    table = accuracy_table(
+        "supervised",
+        [
+            _run("uniform", 0, False, 0.1),
+            _run("uniform", 1, True, 0.3),
+            _run("kd", 0, True, 0.4, "contended"),
+        ],
+    )
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in table.splitlines()[2:]}
+    header = [c.strip("| ") for c in table.splitlines()[0].split(" | ")]
+    col = header.index("step ms")
+    assert rows["uniform"][col] == "200" and rows["kd"][col] == "400 *"
+    assert rows["uniform"][header.index("anchor-neg cos, first -> last epoch")] == "0.055 -> 0.200"

@@ -86,9 +86,25 @@ def test_grid_skips_finished_resumes_unfinished_and_reports(tmp_path, monkeypatc
     )
     assert "| cross-entropy | 2 | 0,1 |" in text and "| uniform K=32 | 2 | 0,1 |" in text
     assert "diff vs uniform (95% CI, paired by seed)" in text and "diff vs kd" in text
+    # hardness is read from the first and the last epoch's log of each run
+    uniform = [r for r in records if r["name"] == "d-uniform-k64-s0"][0]
+    epochs = [
+        json.loads(line)
+        for line in (tmp_path / "grid" / "runs" / "d-uniform-k64-s0" / "metrics.jsonl").open()
+    ]
+    assert (
+        uniform["neg_sim_first"] == epochs[0]["train_neg_sim"]
+        and uniform["neg_sim"] == epochs[-1]["train_neg_sim"]
+    )
+    assert uniform["neg_sim_curve"] == [e["train_neg_sim"] for e in epochs]
+    both = [r for r in records if r["name"].startswith("d-uniform-k64-s")]
+    first = sum(r["neg_sim_first"] for r in both) / 2
+    last = sum(r["neg_sim"] for r in both) / 2
+    assert f"| {first:.3f} -> {last:.3f} |" in text
     for png in (
         "supervised-digits-resnet8-2ep-curves.png",
         "supervised-digits-resnet8-2ep-hardness.png",
+        "supervised-digits-resnet8-2ep-hardness-curves.png",
         "budget-digits-resnet8-2ep-budget.png",
         "distill-digits-resnet8-2ep-curves.png",
     ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +29,49 @@ def is_finished(run_dir: Path) -> bool:
     return len(read_metrics(run_dir)) == Config.load(run_dir / CONFIG_NAME).train.epochs
 
 
+def epoch_contended(epoch: dict[str, Any]) -> bool | None:
+    """Whether other work shared the CPU in one epoch: its 1-minute load average ended above the
+    run's own threads + 0.5 (None when the epoch logged no load average)."""
+    load = epoch.get("load_avg_1m")
+    return None if load is None else load > epoch.get("torch_threads", 1) + 0.5
+
+
 def contended(metrics: list[dict[str, Any]], device: str | None) -> bool | None:
-    """Whether other work shared the CPU during a CPU run: some epoch ended with a 1-minute load
-    average above the run's own threads + 0.5 (None when not logged or not a CPU run)."""
-    loads = [
-        (m["load_avg_1m"], m.get("torch_threads", 1)) for m in metrics if m.get("load_avg_1m") is not None
-    ]
-    if device != "cpu" or not loads:
+    """Whether other work shared the CPU during a CPU run: some epoch was contended (None when no
+    epoch logged a load average, or not a CPU run)."""
+    flags = [f for f in map(epoch_contended, metrics) if f is not None]
+    if device != "cpu" or not flags:
         return None
-    return any(load > threads + 0.5 for load, threads in loads)
+    return any(flags)
+
+
+def step_time(metrics: list[dict[str, Any]], device: str | None) -> tuple[float, str]:
+    """Median seconds per training step, and which epochs it came from.
+
+    On CPU only epochs known to be uncontended count when there are any ("clean"); otherwise the
+    median of all epochs is returned as "contended" (some epoch known to have shared the CPU) or
+    "unknown" (no load average logged). Non-CPU runs give "device". The median keeps one slow
+    epoch from moving the figure.
+    """
+    every = [m["step_time_s"] for m in metrics]
+    if device != "cpu":
+        return statistics.median(every), "device"
+    clean = [m["step_time_s"] for m in metrics if epoch_contended(m) is False]
+    if clean:
+        return statistics.median(clean), "clean"
+    source = "contended" if any(epoch_contended(m) for m in metrics) else "unknown"
+    return statistics.median(every), source
+
+
+def method_step_time(runs: list[dict[str, Any]]) -> tuple[float | None, str]:
+    """Seconds per step of a method: the mean over its runs whose step time comes from quiet epochs
+    (or a GPU), when there are any; otherwise over all runs, marked * (contended) or ? (unknown)."""
+    trusted = [r for r in runs if r.get("step_time_source") in ("clean", "device")]
+    if trusted:
+        return sum(r["step_time_s"] for r in trusted) / len(trusted), ""
+    sources = {r.get("step_time_source") for r in runs}
+    mean = sum(r["step_time_s"] for r in runs) / len(runs) if runs else None
+    return mean, " *" if "contended" in sources else " ?"
 
 
 def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -54,6 +89,7 @@ def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, A
     last = metrics[-1]
     train_time = sum(m["epoch_time_s"] for m in metrics)
     sampling = sum(m.get("sampling_time_s", 0.0) for m in metrics)
+    step_s, step_source = step_time(metrics, summary.get("device"))
     return {
         "name": cell.get("name", run_dir.name),
         "settings": list(cell.get("settings", [])),
@@ -68,11 +104,16 @@ def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, A
         "best_top1": summary["best_top1"],
         "final_top5": summary["final_top5"],
         "train_time_s": train_time,
-        "step_time_s": sum(m["step_time_s"] for m in metrics) / len(metrics),
+        "step_time_s": step_s,
+        "step_time_source": step_source,
         "sampling_share": sampling / train_time if train_time else 0.0,
         "contended": contended(metrics, summary.get("device")),
+        "neg_sim_first": metrics[0].get("train_neg_sim"),
         "neg_sim": last.get("train_neg_sim"),
+        "neg_sim_curve": [m.get("train_neg_sim") for m in metrics],
+        "pos_sim_curve": [m.get("train_pos_sim") for m in metrics],
         "topk_share": last.get("train_topk_share"),
+        "neg_sim_hist_first": metrics[0].get("neg_sim_hist"),
         "neg_sim_hist": last.get("neg_sim_hist"),
         "curve": [m.get("test_top1") for m in metrics],
         "device": summary.get("device"),

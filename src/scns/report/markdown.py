@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from scns.report import plots
+from scns.report.collect import method_step_time
 from scns.report.stats import paired_difference, summarize
 
 # Baselines each setting's methods are compared with, in column order.
@@ -61,7 +62,7 @@ def accuracy_table(setting: str, runs: list[dict[str, Any]]) -> str:
     baselines = [b for b in BASELINES.get(setting, ()) if any(r["method"] == b for r in runs)]
     header = ["method", "n", "seeds", "top-1 mean +- std"]
     header += [f"diff vs {b} (95% CI, paired by seed)" for b in baselines]
-    header += ["anchor-neg cos", "top-k share", "step ms", "sampling share", "train min"]
+    header += ["anchor-neg cos, first -> last epoch", "top-k share", "step ms", "sampling share", "train min"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for key, method_runs in sorted(by_method.items(), key=lambda kv: _order_key(setting, kv[0], kv[1])):
         s = summarize([r["final_top1"] for r in method_runs])
@@ -78,12 +79,13 @@ def accuracy_table(setting: str, runs: list[dict[str, Any]]) -> str:
                 if r["method"] == b and (setting != "budget" or r["negatives"] == method_runs[0]["negatives"])
             ]
             cells.append("" if method_runs[0]["method"] == b else _diff_cell(method_runs, base))
-        step = _field_mean(method_runs, "step_time_s")
+        step, step_mark = method_step_time(method_runs)
         train = _field_mean(method_runs, "train_time_s")
+        first, last = _field_mean(method_runs, "neg_sim_first"), _field_mean(method_runs, "neg_sim")
         cells += [
-            _fmt(_field_mean(method_runs, "neg_sim"), ".3f"),
+            "-" if first is None or last is None else f"{first:.3f} -> {last:.3f}",
             _fmt(_field_mean(method_runs, "topk_share"), ".3f"),
-            _fmt(None if step is None else 1000 * step, ".0f"),
+            _fmt(None if step is None else 1000 * step, ".0f") + step_mark,
             _fmt(_field_mean(method_runs, "sampling_share"), ".1%"),
             _fmt(None if train is None else train / 60, ".1f") + _contention_mark(method_runs),
         ]
@@ -100,9 +102,14 @@ def _contention_mark(runs: list[dict[str, Any]]) -> str:
 
 
 TIMING_NOTE = (
-    "Times (step ms, train min) marked * include runs during which other work shared the CPU (an epoch "
-    "ended with the 1-minute load average above the run's threads + 0.5): they overstate the cost. "
-    "? marks CPU runs that logged no load average."
+    "Step ms is the median training-step time over the epochs of a run that had the CPU to "
+    "themselves (the epoch ended with a 1-minute load average at most the run's threads + 0.5), "
+    "averaged over the runs that had such epochs; train min is each run's total training wall time, averaged. A * marks "
+    "figures that include time when other work shared the CPU (for step ms: no run had a quiet "
+    "epoch): they overstate the cost. ? marks CPU runs that logged no load average. Anchor-neg cos "
+    "is the mean cosine between anchors and the negatives drawn for them, in the first and the last "
+    "epoch: early on the embeddings of all runs are alike, so the first epoch compares the samplers; "
+    "later each run has learned to push its own negatives away."
 )
 
 
@@ -146,6 +153,11 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
             )
             if hist:
                 parts += ["", f"![negative hardness]({hist.name})"]
+            hardness = plots.hardness_curves(
+                runs, out / f"{slug}-hardness-curves.png", f"{title}: anchor-negative cosine per epoch"
+            )
+            if hardness:
+                parts += ["", f"![negative hardness per epoch]({hardness.name})"]
         if setting == "budget":
             budget = plots.budget_plot(runs, out / f"{slug}-budget.png", f"{title}: accuracy vs negatives")
             if budget:

@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from scns.report.collect import method_step_time  # noqa: E402
+
 
 def _by_method(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -54,27 +56,66 @@ def learning_curves(records: list[dict[str, Any]], path: Path, title: str) -> Pa
     return _save(fig, ax, path, title, "epoch", "test top-1 (%)")
 
 
+def _summed_histogram(runs: list[dict[str, Any]], key: str) -> np.ndarray | None:
+    """Histogram counts [bins] of ``key`` summed over runs, normalised to shares (None if empty)."""
+    hists = [np.asarray(r[key], dtype=float) for r in runs if r.get(key)]
+    if not hists:
+        return None
+    total = np.sum(hists, axis=0)
+    return total / total.sum() if total.sum() > 0 else None
+
+
 def hardness_histograms(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
-    """Distribution of anchor-negative cosine of the negatives each sampler drew (last epoch, summed over seeds)."""
+    """Distribution of anchor-negative cosine of the negatives each sampler drew, in the first and
+    the last epoch (two panels, counts summed over seeds)."""
+    panels = (("neg_sim_hist_first", "first epoch"), ("neg_sim_hist", "last epoch"))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    drawn = False
+    for ax, (key, label) in zip(axes, panels):
+        for method, runs in _by_method(records).items():
+            shares = _summed_histogram(runs, key)
+            if shares is None:
+                continue
+            edges = np.linspace(-1.0, 1.0, len(shares) + 1)
+            ax.plot((edges[:-1] + edges[1:]) / 2, shares, drawstyle="steps-mid", label=method)
+            drawn = True
+        ax.set_title(label)
+        ax.set_xlabel("cosine(anchor, negative) in the memory bank")
+        ax.grid(alpha=0.3)
+    if not drawn:
+        plt.close(fig)
+        return None
+    axes[0].set_ylabel("share of drawn negatives")
+    axes[1].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def hardness_curves(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
+    """Mean anchor-negative cosine of the drawn negatives per epoch, one line per method (mean over
+    seeds, band = min..max)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     drawn = False
     for method, runs in _by_method(records).items():
-        hists = [np.asarray(r["neg_sim_hist"], dtype=float) for r in runs if r.get("neg_sim_hist")]
-        if not hists:
+        curves = [
+            r["neg_sim_curve"] for r in runs if r.get("neg_sim_curve") and None not in r["neg_sim_curve"]
+        ]
+        if not curves:
             continue
-        total = np.sum(hists, axis=0)
-        if total.sum() <= 0:
-            continue
-        edges = np.linspace(-1.0, 1.0, len(total) + 1)
-        centers = (edges[:-1] + edges[1:]) / 2
-        ax.plot(centers, total / total.sum(), drawstyle="steps-mid", label=method)
+        length = min(len(c) for c in curves)
+        arr = np.array([c[:length] for c in curves], dtype=float)
+        epochs = np.arange(1, length + 1)
+        ax.plot(epochs, arr.mean(0), marker="o", markersize=3, label=f"{method} (n={len(curves)})")
+        if len(curves) > 1:
+            ax.fill_between(epochs, arr.min(0), arr.max(0), alpha=0.15)
         drawn = True
     if not drawn:
         plt.close(fig)
         return None
-    return _save(
-        fig, ax, path, title, "cosine(anchor, negative) in the memory bank", "share of drawn negatives"
-    )
+    return _save(fig, ax, path, title, "epoch", "mean cosine(anchor, drawn negative)")
 
 
 def budget_plot(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
@@ -92,7 +133,7 @@ def budget_plot(records: list[dict[str, Any]], path: Path, title: str) -> Path |
         ks = sorted(by_k)
         acc = [np.mean([r["final_top1"] for r in by_k[k]]) for k in ks]
         err = [np.std([r["final_top1"] for r in by_k[k]], ddof=1) if len(by_k[k]) > 1 else 0.0 for k in ks]
-        step_ms = [1000 * np.mean([r["step_time_s"] for r in by_k[k]]) for k in ks]
+        step_ms = [1000 * (method_step_time(by_k[k])[0] or np.nan) for k in ks]
         line = ax.errorbar(ks, acc, yerr=err, marker="o", capsize=3, label=f"{method} accuracy")
         ax2.plot(
             ks,
