@@ -86,3 +86,10 @@ def test_table_shows_step_time_of_quiet_runs_and_hardness_first_to_last() -> Non
     col = header.index("step ms")
     assert rows["uniform"][col] == "200" and rows["kd"][col] == "400 *"
     assert rows["uniform"][header.index("anchor-neg cos, first -> last epoch")] == "0.055 -> 0.200"
+
+
+def test_code_line_counts_runs_per_commit() -> None:
+    from scns.report.markdown import code_line
+
+    records = [{"git_commit": "a" * 40}, {"git_commit": "a" * 40}, {"git_commit": None}, {}]
+    assert code_line(records) == "Code commits: aaaaaaa (2 runs), not recorded (2 runs)."

@@ -10,6 +10,7 @@ from digits_runs import digits_config
 
 from scns.config import Config
 from scns.objectives import SupervisedObjective
+from scns.provenance import code_provenance
 from scns.train import checkpoint as ckpt
 from scns.train.engine import MACHINE_METRICS, NonFiniteLossError, Trainer
 
@@ -52,6 +53,7 @@ def test_run_directory_holds_config_metrics_checkpoints_summary(tmp_path):
     assert state["epoch"] == 3 and state["global_step"] == 12
     assert (run_dir / "checkpoints" / "best.pt").is_file()
     assert json.loads((run_dir / "summary.json").read_text())["final_top1"] == summary["final_top1"]
+    assert summary["code"] == code_provenance()
 
 
 def test_resume_after_crash_mid_epoch_matches_uninterrupted_run(tmp_path, monkeypatch):

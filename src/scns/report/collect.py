@@ -117,6 +117,7 @@ def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, A
         "neg_sim_hist": last.get("neg_sim_hist"),
         "curve": [m.get("test_top1") for m in metrics],
         "device": summary.get("device"),
+        "git_commit": (summary.get("code") or {}).get("git_commit"),
         "run_dir": str(run_dir),
     }
 

@@ -132,7 +132,7 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
         "# scns results report",
         "",
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from {len(records)} finished runs in "
-        f"{', '.join(sources)} (devices: {', '.join(devices)}).",
+        f"{', '.join(sources)} (devices: {', '.join(devices)}). {code_line(records)}",
         "Accuracy is the final epoch's test top-1. Differences are means of per-seed differences with a 95% "
         "Student-t interval; 'within noise' means the interval contains 0. With 2-3 seeds the intervals are "
         "wide: a difference must be large and consistent to show.",
@@ -165,6 +165,16 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
     path = out / "README.md"
     path.write_text("\n".join(parts) + "\n")
     return path
+
+
+def code_line(records: list[dict[str, Any]]) -> str:
+    """Which commits the runs' code came from (as each run's summary recorded it)."""
+    counts: dict[str, int] = defaultdict(int)
+    for r in records:
+        commit = r.get("git_commit")
+        counts[commit[:7] if commit else "not recorded"] += 1
+    listed = ", ".join(f"{c} ({n} run{'s' if n > 1 else ''})" for c, n in sorted(counts.items()))
+    return f"Code commits: {listed}."
 
 
 def _noise_statement(setting: str, runs: list[dict[str, Any]]) -> str:

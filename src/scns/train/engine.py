@@ -31,6 +31,7 @@ from scns.data.datasets import get_spec, load_dataset
 from scns.data.imageset import ImageSet
 from scns.data.loader import DeviceLoader
 from scns.objectives import Objective
+from scns.provenance import code_provenance
 from scns.train import checkpoint as ckpt
 from scns.train import distributed as ddp
 from scns.train.metrics import MeanMeter, topk_correct
@@ -511,6 +512,7 @@ class Trainer:
             "wall_time_s_this_session": wall_s,
             "device": str(self.device),
             "nonfinite_skipped": self.nonfinite_skipped,
+            "code": code_provenance(),
         }
 
 
