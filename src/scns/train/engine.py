@@ -162,6 +162,8 @@ class Trainer:
         self.global_step = 0
         self.best_top1 = -math.inf
         self.nonfinite_skipped = 0
+        # read now, not at the end: a long run (or grid) keeps the code it imported while HEAD moves on
+        self.code = code_provenance()
         self._built = False
 
     # ------------------------------------------------------------------ construction
@@ -512,7 +514,7 @@ class Trainer:
             "wall_time_s_this_session": wall_s,
             "device": str(self.device),
             "nonfinite_skipped": self.nonfinite_skipped,
-            "code": code_provenance(),
+            "code": self.code,
         }
 
 
