@@ -298,3 +298,31 @@ def test_knn_options_reach_the_sample_topk_sampler():
     )
     sampler = build_objective(cfg, TinyNet(), labels()).negatives.sampler
     assert (sampler.backend, sampler.faiss_index, sampler.nprobe) == ("faiss", "ivf", 3)
+
+
+def test_table_build_time_is_reported_once_with_the_next_epoch_stats():
+    import time
+
+    from scns.objectives.negatives import NegativeSource
+    from scns.sampling import UniformSampler
+
+    class SlowTableSampler(UniformSampler):
+        """Uniform draws, with a table build that takes a known 50 ms."""
+
+        def should_refresh(self, epoch: int) -> bool:
+            return True
+
+        def refresh(self, features: torch.Tensor) -> None:
+            time.sleep(0.05)
+
+    source = NegativeSource(SlowTableSampler(labels()), labels(), k=4)
+    source.refresh(torch.zeros(N, 2))  # a build before training (as distillation does from the teacher)
+    source.start_epoch()  # does not clear it: it belongs to the first epoch's record
+    first = source.epoch_stats()
+    assert 0.05 <= first["refresh_time_s"] < 0.5
+    source.start_epoch()
+    assert source.epoch_stats()["refresh_time_s"] == 0.0  # reported once
+    source.start_epoch()
+    source.refresh(torch.zeros(N, 2))
+    source.refresh(torch.zeros(N, 2))
+    assert 0.1 <= source.epoch_stats()["refresh_time_s"] < 1.0

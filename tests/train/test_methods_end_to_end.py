@@ -49,6 +49,9 @@ def test_supervised_methods_two_epochs(tmp_path, overrides):
     # hardness histogram: every logged negative of every step of the epoch, K=64 < log_negatives
     assert sum(record["neg_sim_hist"]) == 2 * 32 * 64 and len(record["neg_sim_hist"]) == 40
     assert 0 < record["sampling_time_s"] < record["epoch_time_s"]
+    # the second epoch of sample_topk (refresh_every 1) starts with a kNN build inside its epoch time
+    built = overrides["contrast.sampler"] == "sample_topk"
+    assert (record["refresh_time_s"] > 0) == built and record["refresh_time_s"] < record["epoch_time_s"]
 
 
 def test_class_topk_from_teacher_prototypes(tmp_path, teacher_run):

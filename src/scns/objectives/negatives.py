@@ -93,6 +93,9 @@ class NegativeSource(nn.Module):
         self.log_negatives = int(log_negatives)
         self.register_buffer("hardness_hist", torch.zeros(HIST_BINS), persistent=False)
         self.timer = DeviceTimer()
+        # table builds are reported with the next epoch_stats, so one made at construction
+        # (distillation builds its kNN table from the teacher before training) lands in epoch 0
+        self.refresh_timer = DeviceTimer().bind(labels.device)
 
     def start_epoch(self) -> None:
         """Reset the per-epoch hardness histogram and sampling clock."""
@@ -107,8 +110,16 @@ class NegativeSource(nn.Module):
         self.hardness_hist += torch.histc(sample, bins=HIST_BINS, min=-1.0, max=1.0)
 
     def epoch_stats(self) -> dict[str, Any]:
-        """Per-epoch log entries: seconds spent sampling, and the hardness histogram counts."""
-        return {"sampling_time_s": self.timer.total(), "neg_sim_hist": self.hardness_hist.tolist()}
+        """Per-epoch log entries: seconds spent sampling, seconds spent (re)building sampler tables
+        since the last call, and the hardness histogram counts."""
+        refresh_s = self.refresh_timer.total()
+        self.refresh_timer.reset()
+        self.refresh_timer.bind(self.labels.device)
+        return {
+            "sampling_time_s": self.timer.total(),
+            "refresh_time_s": refresh_s,
+            "neg_sim_hist": self.hardness_hist.tolist(),
+        }
 
     def needs_refresh(self, epoch: int) -> bool:
         """Whether a feature-dependent table should be (re)built before ``epoch``."""
@@ -120,15 +131,16 @@ class NegativeSource(nn.Module):
         In a distributed run rank 0 builds the tables and broadcasts them, so every rank samples
         from the same table.
         """
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            if dist.get_rank() == 0:
+        with self.refresh_timer:
+            if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+                if dist.get_rank() == 0:
+                    self.sampler.refresh(features)
+                box = [self.sampler.state_dict() if dist.get_rank() == 0 else None]
+                dist.broadcast_object_list(box, src=0)
+                if dist.get_rank() != 0:
+                    self.sampler.load_state_dict(_to_device(box[0], self.labels.device))
+            else:
                 self.sampler.refresh(features)
-            box = [self.sampler.state_dict() if dist.get_rank() == 0 else None]
-            dist.broadcast_object_list(box, src=0)
-            if dist.get_rank() != 0:
-                self.sampler.load_state_dict(_to_device(box[0], self.labels.device))
-        else:
-            self.sampler.refresh(features)
         self.ready = True
 
     def forward(self, index: Tensor, labels: Tensor, generator: torch.Generator | None) -> Tensor:

@@ -88,7 +88,8 @@ def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, A
     config = Config.load(run_dir / CONFIG_NAME)
     last = metrics[-1]
     train_time = sum(m["epoch_time_s"] for m in metrics)
-    sampling = sum(m.get("sampling_time_s", 0.0) for m in metrics)
+    # sampler table (kNN) builds count as sampling: they are the method's cost, not the network's
+    sampling = sum(m.get("sampling_time_s", 0.0) + m.get("refresh_time_s", 0.0) for m in metrics)
     step_s, step_source = step_time(metrics, summary.get("device"))
     return {
         "name": cell.get("name", run_dir.name),

@@ -109,7 +109,8 @@ TIMING_NOTE = (
     "epoch): they overstate the cost. ? marks CPU runs that logged no load average. Anchor-neg cos "
     "is the mean cosine between anchors and the negatives drawn for them, in the first and the last "
     "epoch: early on the embeddings of all runs are alike, so the first epoch compares the samplers; "
-    "later each run has learned to push its own negatives away."
+    "later each run has learned to push its own negatives away. Sampling share is the part of "
+    "training time spent drawing negatives and building sampler tables (kNN refreshes)."
 )
 
 
@@ -132,7 +133,9 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
         "# scns results report",
         "",
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from {len(records)} finished runs in "
-        f"{', '.join(sources)} (devices: {', '.join(devices)}). {code_line(records)}",
+        f"{', '.join(sources)} (devices: {', '.join(devices)}). {code_line(records)} Their training took "
+        f"{sum(r['train_time_s'] for r in records) / 3600:.1f} h in all (sum of epoch wall times, "
+        "evaluation included).",
         "Accuracy is the final epoch's test top-1. Differences are means of per-seed differences with a 95% "
         "Student-t interval; 'within noise' means the interval contains 0. With 2-3 seeds the intervals are "
         "wide: a difference must be large and consistent to show.",

@@ -43,7 +43,15 @@ CONFIG_NAME = "config.yaml"
 #: Per-epoch metric keys that describe the machine and its load rather than the run's arithmetic
 #: (a resumed run reproduces every other key exactly).
 MACHINE_METRICS = frozenset(
-    {"epoch_time_s", "images_per_s", "step_time_s", "sampling_time_s", "load_avg_1m", "torch_threads"}
+    {
+        "epoch_time_s",
+        "images_per_s",
+        "step_time_s",
+        "sampling_time_s",
+        "refresh_time_s",
+        "load_avg_1m",
+        "torch_threads",
+    }
 )
 
 
@@ -366,12 +374,13 @@ class Trainer:
         self.objective.train()
         self.loader.set_epoch(epoch)
         stream = 1 + self.dist.rank  # each rank draws its own negatives
+        # the clock includes the objective's epoch start: a sampler table rebuilt there is training cost
+        epoch_start = time.perf_counter()
         self.objective.on_epoch_start(
             epoch, epoch_generator(cfg.train.seed, epoch, self.device, stream=stream)
         )
         meter = MeanMeter()
         progress = self._progress(epoch)
-        epoch_start = time.perf_counter()
         seen = 0
         for step_in_epoch, batch in enumerate(self.loader):
             if step_in_epoch >= self.steps_per_epoch:
