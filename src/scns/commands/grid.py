@@ -14,7 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run a protocol's grid of runs (resumable; finished runs are skipped)",
         description=(
             "Run a protocol (cpu-quick, gpu, paper) into DIR/runs/<cell>. A re-run skips finished runs and "
-            "resumes an unfinished one, so a grid can be spread over several sittings. Results accumulate in "
+            "resumes an unfinished one, so a grid can be spread over several sittings. Several workers (one per "
+            "GPU, or per machine on a shared filesystem) may run the same DIR at once: each claims the cell it "
+            "runs and skips cells other workers hold. Results accumulate in "
             "DIR/results.json; `scns report DIR` turns them into tables and plots."
         ),
     )
@@ -35,14 +37,18 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from scns.config import Config, parse_override
+    from scns.train.claims import claim_holder
     from scns.train.grid import SMOKE_OVERRIDES, is_finished, run_grid
     from scns.train.protocols import get_protocol
 
     cells = get_protocol(args.protocol)
     if args.list:
         for cell in cells:
-            state = "done" if is_finished(Path(args.out) / "runs" / cell.name) else "todo"
-            print(f"{state:<5} {cell.name:<60} {','.join(cell.settings):<12} {cell.method}")
+            run_dir = Path(args.out) / "runs" / cell.name
+            holder = None if is_finished(run_dir) else claim_holder(run_dir)
+            state = "done" if is_finished(run_dir) else ("todo" if holder is None else "busy")
+            who = f"  (run by {holder.get('host')} pid {holder.get('pid')})" if holder else ""
+            print(f"{state:<5} {cell.name:<60} {','.join(cell.settings):<12} {cell.method}{who}")
         return 0
     overrides: dict = {"train.device": args.device}
     data_dir = args.data_dir or os.environ.get("SCNS_DATA_DIR")

@@ -5,6 +5,9 @@ Layout of a grid directory::
     DIR/runs/<cell>/       one run directory per cell (config.yaml, metrics.jsonl, checkpoints/,
                            summary.json) plus cell.json (its grid metadata)
     DIR/results.json       one record per finished cell, rewritten after every cell
+
+``DIR/runs/<cell>/.claim`` is locked by the worker running that cell, so several workers can share
+one grid directory.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from scns.config import Config
 from scns.report.collect import CELL_NAME, is_finished, run_record
 from scns.train import checkpoint as ckpt
+from scns.train.claims import CellClaim
 from scns.train.engine import Trainer
 from scns.train.protocols import Cell
 from scns.train.validate import validate_config
@@ -43,8 +47,14 @@ def run_grid(
     overrides: dict[str, Any] | None = None,
     only: str | None = None,
     log: Callable[[str], None] = print,
+    poll_s: float = 30.0,
 ) -> dict[str, Any]:
     """Run (or continue) every cell whose name contains ``only`` (all when None).
+
+    Several workers may run the same grid directory at once (one per GPU, or per machine on a
+    shared filesystem): each claims a cell before running it (:mod:`scns.train.claims`) and skips
+    cells other workers hold; a worker whose remaining cells are all held, or wait on a teacher
+    another worker trains, polls every ``poll_s`` seconds until they finish.
 
     Args:
         overrides: dotted config overrides applied to every cell (e.g. data dir, device, smoke sizes).
@@ -65,31 +75,62 @@ def run_grid(
         if cell not in order:
             order.append(cell)
     status: dict[str, Any] = {"finished": [], "failed": {}, "skipped": []}
-    for i, cell in enumerate(order, 1):
-        run_dir = runs_dir / cell.name
-        if is_finished(run_dir):
-            status["skipped"].append(cell.name)
-            continue
-        if cell.depends_on and cell.depends_on in status["failed"]:
-            status["failed"][cell.name] = f"its teacher {cell.depends_on} failed"
-            continue
-        log(f"[{i}/{len(order)}] {cell.name} ({cell.method}, seed {cell.seed})")
-        started = time.perf_counter()
-        try:
-            _run_cell(cell, run_dir, runs_dir, extra)
-        except (
-            Exception
-        ) as err:  # a failing cell must not stop the grid; it is reported and retried next time
-            status["failed"][cell.name] = f"{type(err).__name__}: {err}"
-            log(f"    FAILED: {type(err).__name__}: {err}")
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "error.txt").write_text(traceback.format_exc())
-        else:
-            status["finished"].append(cell.name)
-            log(f"    done in {time.perf_counter() - started:.0f} s")
-        write_results(out_dir, cells)
+    position = {cell.name: i for i, cell in enumerate(order, 1)}
+    pending = order
+    while pending:
+        waiting: list[Cell] = []
+        ran = False
+        for cell in pending:
+            run_dir = runs_dir / cell.name
+            if is_finished(run_dir):
+                status["skipped"].append(cell.name)
+                continue
+            if cell.depends_on and cell.depends_on in status["failed"]:
+                status["failed"][cell.name] = f"its teacher {cell.depends_on} failed"
+                continue
+            if cell.depends_on and not is_finished(runs_dir / cell.depends_on):
+                waiting.append(cell)  # its teacher is being trained by another worker
+                continue
+            claim = CellClaim.acquire(run_dir)
+            if claim is None:
+                waiting.append(cell)  # another worker runs it
+                continue
+            with claim:
+                if is_finished(run_dir):  # another worker finished it since we looked
+                    status["skipped"].append(cell.name)
+                    continue
+                log(f"[{position[cell.name]}/{len(order)}] {cell.name} ({cell.method}, seed {cell.seed})")
+                _run_cell_logged(cell, run_dir, runs_dir, extra, status, log)
+            ran = True
+            write_results(out_dir, cells)
+        if waiting and not ran:
+            log(f"    waiting for {len(waiting)} cell(s) held by other workers")
+            time.sleep(poll_s)
+        pending = waiting
     write_results(out_dir, cells)
     return status
+
+
+def _run_cell_logged(
+    cell: Cell,
+    run_dir: Path,
+    runs_dir: Path,
+    extra: dict[str, Any],
+    status: dict[str, Any],
+    log: Callable[[str], None],
+) -> None:
+    """Run one cell, recording the outcome in ``status``; a failure is logged, not raised."""
+    started = time.perf_counter()
+    try:
+        _run_cell(cell, run_dir, runs_dir, extra)
+    except Exception as err:  # a failing cell must not stop the grid; it is reported and retried next time
+        status["failed"][cell.name] = f"{type(err).__name__}: {err}"
+        log(f"    FAILED: {type(err).__name__}: {err}")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+    else:
+        status["finished"].append(cell.name)
+        log(f"    done in {time.perf_counter() - started:.0f} s")
 
 
 def _run_cell(cell: Cell, run_dir: Path, runs_dir: Path, extra: dict[str, Any]) -> None:
