@@ -48,6 +48,14 @@ def no_data_loading(monkeypatch):
         ),
         (["--sampler", "sample_topk", "--knn-index", "hnsw"], "knn_index must be 'flat' or 'ivf'"),
         (["--sampler", "sample_topk", "--set", "contrast.knn_nprobe=0"], "contrast.knn_nprobe must be > 0"),
+        (
+            ["--sampler", "sample_topk", "--similarity", "glove", "--set", "contrast.share_top_k=10"],
+            "share_top_k=10 is impossible for digits",
+        ),
+        (
+            ["--sampler", "sample_topk", "--set", "contrast.share_top_k=3"],
+            "share_top_k needs contrast.similarity",
+        ),
         (["--set", "optim.lrr=1"], "unknown config key 'optim.lrr'"),
         (["--set", "train.epochs=abc"], "'train.epochs' expects int"),
         (["--objective", "selfsup"], "unknown train.objective 'selfsup'"),

@@ -96,6 +96,9 @@ class ContrastConfig:
     source of ``scns similarity``: glove, wordnet, text, hierarchy, or ``prototypes:RUN_DIR`` /
     ``confusion:RUN_DIR``. ``top_k`` is the number of similar classes (class_topk) or neighbours
     (sample_topk). ``mixture`` lists ``name:fraction`` parts sharing these options.
+    ``share_top_k``: the logged share of negatives from the anchor's most similar classes counts
+    this many classes (needs ``similarity``); ``None`` takes ``top_k`` unless a sample_topk
+    sampler is in use (its ``top_k`` counts samples, not classes), and then logs no share.
     ``bank_dtype`` (float32 | bfloat16 | float16) stores the memory banks at that precision: half
     the memory for large N (BENCHMARKS.md, s. 6 gives its accuracy effect). ``knn_backend`` (torch |
     faiss), ``knn_index`` (flat: exact | ivf: approximate, for N in the millions) and ``knn_nprobe``
@@ -114,6 +117,7 @@ class ContrastConfig:
     sampler: str | None = None
     similarity: str | None = None
     top_k: int = 10
+    share_top_k: int | None = None
     weighting: str = "uniform"
     class_temperature: float = 1.0
     refresh_every: int = 5

@@ -326,3 +326,28 @@ def test_table_build_time_is_reported_once_with_the_next_epoch_stats():
     source.refresh(torch.zeros(N, 2))
     source.refresh(torch.zeros(N, 2))
     assert 0.1 <= source.epoch_stats()["refresh_time_s"] < 1.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "classes"),
+    [
+        ({"contrast.sampler": "class_topk", "contrast.top_k": 2}, 2),  # the sampler's own k
+        ({"contrast.sampler": "uniform", "contrast.top_k": 3}, 3),
+        ({"contrast.sampler": "sample_topk", "contrast.top_k": 50}, None),  # k counts samples: no share
+        ({"contrast.sampler": "sample_topk", "contrast.top_k": 50, "contrast.share_top_k": 2}, 2),
+        ({"contrast.sampler": "class_topk", "contrast.top_k": 2, "contrast.share_top_k": 4}, 4),
+    ],
+)
+def test_logged_share_counts_the_configured_number_of_similar_classes(overrides, classes):
+    cfg = config(**{"contrast.similarity": "given", **overrides})
+    objective = build_objective(cfg, TinyNet(), labels(), similarity=similarity())
+    mask = objective.negatives.topk_classes
+    if classes is None:
+        assert mask is None
+        assert "topk_share" not in run_step(objective, batch()).stats
+    else:
+        assert torch.equal(mask, topk_mask(similarity(), classes))
+        share = run_step(objective, batch()).stats["topk_share"]
+        if overrides["contrast.sampler"] == "sample_topk":  # uniform fallback in the first epoch
+            # C = 6: each anchor's 2 similar classes hold 2/5 of the other-class samples
+            assert 0.3 < float(share) < 0.5

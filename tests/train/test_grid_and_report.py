@@ -51,6 +51,10 @@ def test_protocols_are_well_formed():
     assert len([c for c in quick if "supervised" in c.settings]) == 7 * 3
     assert len([c for c in quick if "distill" in c.settings]) == 6 * 2
     assert {c.negatives for c in quick if "budget" in c.settings} == {256, 1024, 4096, 16384}
+    # sample_topk's top_k counts neighbours; its logged class share counts the class-level top_k
+    for cell in (c for c in quick if c.overrides.get("contrast.sampler") == "sample_topk"):
+        assert cell.overrides["contrast.top_k"] == 1024
+        assert cell.overrides["contrast.share_top_k"] == (3 if "supervised" in cell.settings else 10)
     precision = [c for c in quick if "bank_dtype" in c.settings]
     assert sorted((c.method, c.seed) for c in precision) == sorted(
         (m, s) for m in ("uniform", "uniform (bfloat16 bank)") for s in (0, 1, 2)

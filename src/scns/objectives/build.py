@@ -105,9 +105,16 @@ def build_negatives(contrast: ContrastConfig, labels: Tensor, similarity: Tensor
     else:
         name = sampler_name(contrast)
         sampler = build_sampler(name, labels, **_sampler_options(name, contrast, similarity))
-    return NegativeSource(
-        sampler, labels, contrast.negatives, topk_mask(similarity, contrast.top_k), contrast.log_negatives
-    )
+    share_k = share_top_k(contrast)
+    mask = None if share_k is None else topk_mask(similarity, share_k)
+    return NegativeSource(sampler, labels, contrast.negatives, mask, contrast.log_negatives)
+
+
+def share_top_k(contrast: ContrastConfig) -> int | None:
+    """How many most similar classes the logged top-k share counts (None: no share is logged)."""
+    if contrast.share_top_k is not None:
+        return contrast.share_top_k
+    return None if needs_features(contrast) else contrast.top_k
 
 
 def topk_mask(similarity: Tensor | None, k: int) -> Tensor | None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from scns.config import ContrastConfig
+
 SETTINGS = ("supervised", "distill", "budget", "bank_dtype")
 
 
@@ -207,10 +209,21 @@ _SAMPLE_TOPK = {"contrast.refresh_every": 5}
 
 
 def _with_sample_topk_options(cells: list[Cell], top_k: int) -> list[Cell]:
+    """sample_topk cells get ``top_k`` neighbours; their logged top-k class share keeps counting the
+    class-level ``top_k`` of the other cells, so the share is comparable across methods."""
     out = []
     for cell in cells:
         if cell.overrides.get("contrast.sampler") == "sample_topk":
-            cell = replace(cell, overrides={**cell.overrides, **_SAMPLE_TOPK, "contrast.top_k": top_k})
+            classes = cell.overrides.get("contrast.top_k", ContrastConfig.top_k)
+            cell = replace(
+                cell,
+                overrides={
+                    **cell.overrides,
+                    **_SAMPLE_TOPK,
+                    "contrast.top_k": top_k,
+                    "contrast.share_top_k": classes,
+                },
+            )
         out.append(cell)
     return out
 

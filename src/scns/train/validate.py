@@ -113,6 +113,16 @@ def validate_method(config: Config) -> None:
                 f"{num_classes - 1} other classes, so top_k must be in [1, {num_classes - 1}]"
             )
     _positive("contrast.top_k", c.top_k)
+    if c.share_top_k is not None:
+        if not c.similarity:
+            raise ConfigError(
+                "contrast.share_top_k needs contrast.similarity: the share counts the classes most similar by it"
+            )
+        if not 1 <= c.share_top_k <= num_classes - 1:
+            raise ConfigError(
+                f"contrast.share_top_k={c.share_top_k} is impossible for {config.data.dataset}: each class has "
+                f"{num_classes - 1} other classes, so it must be in [1, {num_classes - 1}]"
+            )
     if c.latent_mixup < 0:
         raise ConfigError(f"contrast.latent_mixup must be >= 0, got {c.latent_mixup}")
     if c.latent_mixup:
