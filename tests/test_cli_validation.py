@@ -50,7 +50,7 @@ def no_data_loading(monkeypatch):
         (["--sampler", "sample_topk", "--set", "contrast.knn_nprobe=0"], "contrast.knn_nprobe must be > 0"),
         (
             ["--sampler", "sample_topk", "--similarity", "glove", "--set", "contrast.share_top_k=10"],
-            "share_top_k=10 is impossible for digits",
+            "share_top_k=10 classes is impossible for digits",
         ),
         (
             ["--sampler", "sample_topk", "--set", "contrast.share_top_k=3"],

@@ -40,11 +40,12 @@ def _save(
     return path
 
 
-def learning_curves(records: list[dict[str, Any]], path: Path, title: str) -> Path:
-    """Test top-1 per epoch, one line per method (mean over seeds, band = min..max)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+def _plot_epoch_curves(ax: Any, records: list[dict[str, Any]], key: str) -> bool:
+    """One line per method of the per-epoch values ``records[i][key]`` (mean over seeds, band =
+    min..max); runs with a missing epoch are left out. Returns whether anything was drawn."""
+    drawn = False
     for method, runs in _by_method(records).items():
-        curves = [r["curve"] for r in runs if r["curve"] and None not in r["curve"]]
+        curves = [r[key] for r in runs if r.get(key) and None not in r[key]]
         if not curves:
             continue
         length = min(len(c) for c in curves)
@@ -53,6 +54,14 @@ def learning_curves(records: list[dict[str, Any]], path: Path, title: str) -> Pa
         ax.plot(epochs, arr.mean(0), marker="o", markersize=3, label=f"{method} (n={len(curves)})")
         if len(curves) > 1:
             ax.fill_between(epochs, arr.min(0), arr.max(0), alpha=0.15)
+        drawn = True
+    return drawn
+
+
+def learning_curves(records: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Test top-1 per epoch, one line per method (mean over seeds, band = min..max)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    _plot_epoch_curves(ax, records, "curve")
     return _save(fig, ax, path, title, "epoch", "test top-1 (%)")
 
 
@@ -98,21 +107,7 @@ def hardness_curves(records: list[dict[str, Any]], path: Path, title: str) -> Pa
     """Mean anchor-negative cosine of the drawn negatives per epoch, one line per method (mean over
     seeds, band = min..max)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    drawn = False
-    for method, runs in _by_method(records).items():
-        curves = [
-            r["neg_sim_curve"] for r in runs if r.get("neg_sim_curve") and None not in r["neg_sim_curve"]
-        ]
-        if not curves:
-            continue
-        length = min(len(c) for c in curves)
-        arr = np.array([c[:length] for c in curves], dtype=float)
-        epochs = np.arange(1, length + 1)
-        ax.plot(epochs, arr.mean(0), marker="o", markersize=3, label=f"{method} (n={len(curves)})")
-        if len(curves) > 1:
-            ax.fill_between(epochs, arr.min(0), arr.max(0), alpha=0.15)
-        drawn = True
-    if not drawn:
+    if not _plot_epoch_curves(ax, records, "neg_sim_curve"):
         plt.close(fig)
         return None
     return _save(fig, ax, path, title, "epoch", "mean cosine(anchor, drawn negative)")

@@ -107,22 +107,14 @@ def validate_method(config: Config) -> None:
             raise ConfigError(
                 "sampler class_topk needs contrast.similarity (--similarity glove|wordnet|text|hierarchy|prototypes:RUN_DIR)"
             )
-        if not 1 <= c.top_k <= num_classes - 1:
-            raise ConfigError(
-                f"contrast.top_k={c.top_k} classes is impossible for {config.data.dataset}: each class has "
-                f"{num_classes - 1} other classes, so top_k must be in [1, {num_classes - 1}]"
-            )
+        _check_class_count("contrast.top_k", c.top_k, num_classes, config.data.dataset)
     _positive("contrast.top_k", c.top_k)
     if c.share_top_k is not None:
         if not c.similarity:
             raise ConfigError(
                 "contrast.share_top_k needs contrast.similarity: the share counts the classes most similar by it"
             )
-        if not 1 <= c.share_top_k <= num_classes - 1:
-            raise ConfigError(
-                f"contrast.share_top_k={c.share_top_k} is impossible for {config.data.dataset}: each class has "
-                f"{num_classes - 1} other classes, so it must be in [1, {num_classes - 1}]"
-            )
+        _check_class_count("contrast.share_top_k", c.share_top_k, num_classes, config.data.dataset)
     if c.latent_mixup < 0:
         raise ConfigError(f"contrast.latent_mixup must be >= 0, got {c.latent_mixup}")
     if c.latent_mixup:
@@ -161,4 +153,13 @@ def validate_teacher(config: Config) -> None:
         raise CheckpointError(
             f"teacher checkpoint {state['path']} was trained for {state.get('num_classes')} classes, "
             f"but {config.data.dataset} has {num_classes}: the student and teacher must share the classes"
+        )
+
+
+def _check_class_count(key: str, k: int, num_classes: int, dataset: str) -> None:
+    """A number of other classes ``k`` must lie in [1, C - 1]."""
+    if not 1 <= k <= num_classes - 1:
+        raise ConfigError(
+            f"{key}={k} classes is impossible for {dataset}: each class has {num_classes - 1} other "
+            f"classes, so {key.rsplit('.', 1)[-1]} must be in [1, {num_classes - 1}]"
         )
