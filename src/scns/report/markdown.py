@@ -135,7 +135,7 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from {len(records)} finished runs in "
         f"{', '.join(sources)} (devices: {', '.join(devices)}). {code_line(records)} Their training took "
         f"{sum(r['train_time_s'] for r in records) / 3600:.1f} h in all (sum of epoch wall times, "
-        "evaluation included).",
+        "sampler table builds included, evaluation not).",
         "Accuracy is the final epoch's test top-1. Differences are means of per-seed differences with a 95% "
         "Student-t interval; 'within noise' means the interval contains 0. With 2-3 seeds the intervals are "
         "wide: a difference must be large and consistent to show.",
