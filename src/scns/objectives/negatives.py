@@ -95,7 +95,7 @@ class NegativeSource(nn.Module):
         self.timer = DeviceTimer()
         # table builds are reported with the next epoch_stats, so one made at construction
         # (distillation builds its kNN table from the teacher before training) lands in epoch 0
-        self.refresh_timer = DeviceTimer().bind(labels.device)
+        self.refresh_timer = DeviceTimer()
 
     def start_epoch(self) -> None:
         """Reset the per-epoch hardness histogram and sampling clock."""
@@ -114,7 +114,6 @@ class NegativeSource(nn.Module):
         since the last call, and the hardness histogram counts."""
         refresh_s = self.refresh_timer.total()
         self.refresh_timer.reset()
-        self.refresh_timer.bind(self.labels.device)
         return {
             "sampling_time_s": self.timer.total(),
             "refresh_time_s": refresh_s,
@@ -131,7 +130,7 @@ class NegativeSource(nn.Module):
         In a distributed run rank 0 builds the tables and broadcasts them, so every rank samples
         from the same table.
         """
-        with self.refresh_timer:
+        with self.refresh_timer.bind(self.labels.device):
             if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
                 if dist.get_rank() == 0:
                     self.sampler.refresh(features)

@@ -71,7 +71,7 @@ def claim_holder(run_dir: str | Path) -> dict[str, Any] | None:
             fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
-                return json.loads(Path(path).read_text() or "{}")
+                return json.loads(handle.read() or "{}")
             except json.JSONDecodeError:
                 return {}
         return None  # we could lock it, so nobody holds it
