@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from digits_runs import DIGITS_TINY
@@ -39,6 +40,28 @@ def test_merge_lists_shared_cells_once_with_all_settings():
     assert len(names) == len(set(names))
     shared = next(c for c in cells if c.name == "d-uniform-k64-s0")
     assert shared.settings == ("supervised", "budget")
+
+
+@pytest.mark.parametrize("protocol", ["cpu-quick", "gpu", "paper"])
+def test_every_protocol_cell_is_a_valid_config(protocol, tmp_path):
+    """A bad cell (say, a logged share without the similarity it counts by) must not wait hours to fail."""
+    from scns.train.grid import cell_config
+    from scns.train.validate import validate_config
+
+    for cell in get_protocol(protocol):
+        validate_config(cell_config(cell, tmp_path, {}), check_teacher=False)
+
+
+def test_grid_rejects_an_invalid_cell_before_running_any(tmp_path):
+    from scns.config import ConfigError
+
+    cells = tiny_protocol()
+    good = cells[0]
+    bad = next(c for c in cells if c.method == "uniform")
+    bad = replace(bad, overrides={**bad.overrides, "contrast.share_top_k": 3, "contrast.similarity": None})
+    with pytest.raises(ConfigError, match=f"{bad.name}: contrast.share_top_k needs contrast.similarity"):
+        run_grid([good, bad], tmp_path / "grid", log=lambda _: None)
+    assert not (tmp_path / "grid" / "runs" / good.name).exists()
 
 
 def test_protocols_are_well_formed():

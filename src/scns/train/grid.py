@@ -20,7 +20,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from scns.config import Config
+from scns.config import Config, ConfigError
+from scns.registry import UnknownNameError
 from scns.report.collect import CELL_NAME, is_finished, run_record
 from scns.train import checkpoint as ckpt
 from scns.train.claims import CellClaim
@@ -74,6 +75,7 @@ def run_grid(
             order.append(by_name[cell.depends_on])
         if cell not in order:
             order.append(cell)
+    _check_cells(order, runs_dir, extra)
     status: dict[str, Any] = {"finished": [], "failed": {}, "skipped": []}
     position = {cell.name: i for i, cell in enumerate(order, 1)}
     pending = order
@@ -109,6 +111,18 @@ def run_grid(
         pending = waiting
     write_results(out_dir, cells)
     return status
+
+
+def _check_cells(cells: list[Cell], runs_dir: Path, extra: dict[str, Any]) -> None:
+    """Reject a grid with an invalid cell before its first run, not hours into it."""
+    problems = []
+    for cell in cells:
+        try:
+            validate_config(cell_config(cell, runs_dir, extra), check_teacher=False)
+        except (ConfigError, UnknownNameError) as err:
+            problems.append(f"  {cell.name}: {err}")
+    if problems:
+        raise ConfigError("invalid grid cells (nothing was run):\n" + "\n".join(problems))
 
 
 def _run_cell_logged(

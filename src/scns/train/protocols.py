@@ -204,6 +204,9 @@ CPU_SUPERVISED_BASE: dict[str, Any] = {
     "contrast.similarity": "glove",  # also for uniform runs: logs the share of negatives from the top-k classes
     "contrast.top_k": 3,
 }
+# Distillation runs log the share of negatives from the top-k classes by WordNet (the similarity of
+# their class_topk cells), whatever their sampler, so the share compares across methods.
+DISTILL_SIMILARITY = "wordnet"
 # sample_topk neighbours and refresh for CIFAR-10 (table N x 1024 int32 = 205 MB)
 _SAMPLE_TOPK = {"contrast.refresh_every": 5}
 
@@ -214,16 +217,10 @@ def _with_sample_topk_options(cells: list[Cell], top_k: int) -> list[Cell]:
     out = []
     for cell in cells:
         if cell.overrides.get("contrast.sampler") == "sample_topk":
-            classes = cell.overrides.get("contrast.top_k", ContrastConfig.top_k)
-            cell = replace(
-                cell,
-                overrides={
-                    **cell.overrides,
-                    **_SAMPLE_TOPK,
-                    "contrast.top_k": top_k,
-                    "contrast.share_top_k": classes,
-                },
-            )
+            overrides = {**cell.overrides, **_SAMPLE_TOPK, "contrast.top_k": top_k}
+            if cell.overrides.get("contrast.similarity"):  # the share counts classes most similar by it
+                overrides["contrast.share_top_k"] = cell.overrides.get("contrast.top_k", ContrastConfig.top_k)
+            cell = replace(cell, overrides=overrides)
         out.append(cell)
     return out
 
@@ -258,6 +255,7 @@ def short_distill_base(dataset: str, student: str, teacher: str, epochs: int) ->
         "train.epochs": epochs,
         "contrast.negatives": 16384,
         "contrast.top_k": 10,
+        "contrast.similarity": DISTILL_SIMILARITY,
         "distill.teacher_model": teacher,
     }
 
@@ -326,6 +324,7 @@ def paper() -> list[Cell]:
             "optim.lr": lr,
             "contrast.negatives": 16384,
             "contrast.top_k": 10,
+            "contrast.similarity": DISTILL_SIMILARITY,
             "distill.teacher_model": t,
         }
         groups.append([teacher])

@@ -6,8 +6,12 @@ from scns.config import Config, ConfigError
 from scns.train.schedule import SCHEDULES
 
 
-def validate_config(config: Config) -> None:
-    """Raise :class:`ConfigError` (or ``UnknownNameError`` listing valid names) for the first problem found."""
+def validate_config(config: Config, check_teacher: bool = True) -> None:
+    """Raise :class:`ConfigError` (or ``UnknownNameError`` listing valid names) for the first problem found.
+
+    ``check_teacher=False`` skips reading the distillation teacher's checkpoint, for a config whose
+    teacher is still to be trained (a grid checks every cell before its first run).
+    """
     from scns.data import get_spec
     from scns.models import MODELS
 
@@ -40,7 +44,8 @@ def validate_config(config: Config) -> None:
     if any(m <= 0 for m in optim.milestones):
         raise ConfigError(f"optim.milestones must be positive epochs, got {list(optim.milestones)}")
     validate_method(config)
-    validate_teacher(config)
+    if check_teacher:
+        validate_teacher(config)
 
 
 def _positive(key: str, value: int) -> None:
