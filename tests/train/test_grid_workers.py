@@ -98,3 +98,20 @@ def test_two_workers_split_a_grid_and_run_every_cell_once(tmp_path):
     for cell in cells():
         epochs = (grid / "runs" / cell.name / "metrics.jsonl").read_text().splitlines()
         assert [json.loads(line)["epoch"] for line in epochs] == ([0] if cell.method == "teacher" else [0, 1])
+
+
+def test_grid_command_passes_poll_interval_and_rejects_a_non_positive_one(tmp_path, monkeypatch):
+    from scns.cli import main
+    from scns.train import grid
+
+    seen = {}
+
+    def fake_run_grid(cells, out, **kwargs):
+        seen.update(kwargs)
+        return {"finished": [], "failed": {}, "skipped": []}
+
+    monkeypatch.setattr(grid, "run_grid", fake_run_grid)
+    assert main(["grid", "gpu", "--out", str(tmp_path / "g"), "--poll", "2.5"]) == 0
+    assert seen["poll_s"] == 2.5
+    with pytest.raises(SystemExit, match="--poll must be a positive"):
+        main(["grid", "gpu", "--out", str(tmp_path / "g"), "--poll", "0"])

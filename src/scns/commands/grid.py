@@ -29,6 +29,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--smoke", action="store_true", help="1 epoch of 2 steps per cell: checks the grid end to end"
     )
     parser.add_argument("--list", action="store_true", help="list the cells and their state, run nothing")
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how often a worker whose cells are all held by other workers looks again (default 30)",
+    )
     add_override_argument(parser, "config override applied to every cell (repeatable)")
     parser.set_defaults(run=run)
 
@@ -50,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
             who = f"  (run by {holder.get('host')} pid {holder.get('pid')})" if holder else ""
             print(f"{state:<5} {cell.name:<60} {','.join(cell.settings):<12} {cell.method}{who}")
         return 0
+    if not args.poll > 0:
+        raise SystemExit(f"scns grid: --poll must be a positive number of seconds, got {args.poll}")
     overrides: dict = {"train.device": args.device}
     data_dir = args.data_dir or os.environ.get("SCNS_DATA_DIR")
     if data_dir:
@@ -58,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.update(SMOKE_OVERRIDES)
     overrides.update(parse_override(item) for item in args.overrides)
     Config().with_overrides(overrides)  # reject bad keys or values before any run
-    status = run_grid(cells, args.out, overrides=overrides, only=args.only)
+    status = run_grid(cells, args.out, overrides=overrides, only=args.only, poll_s=args.poll)
     print(
         f"finished {len(status['finished'])}, already done {len(status['skipped'])}, failed {len(status['failed'])}"
     )
