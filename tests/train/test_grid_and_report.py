@@ -136,3 +136,37 @@ def test_grid_skips_finished_resumes_unfinished_and_reports(tmp_path, monkeypatc
         "distill-digits-resnet8-2ep-curves.png",
     ):
         assert (tmp_path / "report" / png).stat().st_size > 1000
+
+
+def test_with_seeds_reruns_each_run_family_per_seed_and_keeps_teachers():
+    from scns.train.protocols import with_seeds
+
+    cells = tiny_protocol()
+    reseeded = with_seeds(cells, [3, 5])
+    teachers = [c for c in reseeded if "teacher" in c.settings]
+    assert teachers == [c for c in cells if "teacher" in c.settings]
+    runs = [c for c in reseeded if "teacher" not in c.settings]
+    families = {c.name.rsplit("-s", 1)[0] for c in cells if "teacher" not in c.settings}
+    assert sorted(c.name for c in runs) == sorted(f"{f}-s{s}" for f in families for s in (3, 5))
+    for cell in runs:
+        assert cell.overrides["train.seed"] == cell.seed and cell.name.endswith(f"-s{cell.seed}")
+        original = next(c for c in cells if c.name.rsplit("-s", 1)[0] == cell.name.rsplit("-s", 1)[0])
+        assert {k: v for k, v in cell.overrides.items() if k != "train.seed"} == {
+            k: v for k, v in original.overrides.items() if k != "train.seed"
+        }
+        assert cell.settings == original.settings and cell.depends_on == original.depends_on
+    with pytest.raises(ValueError, match="distinct"):
+        with_seeds(cells, [1, 1])
+
+
+def test_results_json_keeps_runs_of_other_invocations(tmp_path, monkeypatch):
+    """A grid directory grown by several invocations (other --only or --seeds) lists all its runs."""
+    from scns.train.protocols import with_seeds
+
+    cells = [c for c in tiny_protocol() if c.name == "d-cross-entropy-s0"]
+    assert cells
+    run_grid(cells, tmp_path / "grid", log=lambda _: None)
+    run_grid(with_seeds(cells, [1]), tmp_path / "grid", log=lambda _: None)
+    results = json.loads((tmp_path / "grid" / RESULTS_NAME).read_text())
+    assert sorted(r["name"] for r in results) == ["d-cross-entropy-s0", "d-cross-entropy-s1"]
+    assert {r["seed"] for r in results} == {0, 1}

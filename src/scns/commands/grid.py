@@ -30,6 +30,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--list", action="store_true", help="list the cells and their state, run nothing")
     parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        metavar="SEED",
+        help="run the protocol's runs for these seeds instead of its own (teachers are trained once)",
+    )
+    parser.add_argument(
         "--poll",
         type=float,
         default=30.0,
@@ -46,9 +53,14 @@ def run(args: argparse.Namespace) -> int:
     from scns.config import Config, parse_override
     from scns.train.claims import claim_holder
     from scns.train.grid import SMOKE_OVERRIDES, is_finished, run_grid
-    from scns.train.protocols import get_protocol
+    from scns.train.protocols import get_protocol, with_seeds
 
     cells = get_protocol(args.protocol)
+    if args.seeds is not None:
+        try:
+            cells = with_seeds(cells, args.seeds)
+        except ValueError as err:
+            raise SystemExit(f"scns grid: --seeds: {err}") from None
     if args.list:
         for cell in cells:
             run_dir = Path(args.out) / "runs" / cell.name

@@ -336,6 +336,31 @@ def paper() -> list[Cell]:
     return merge_cells(*groups)
 
 
+def with_seeds(cells: list[Cell], seeds: list[int]) -> list[Cell]:
+    """The protocol's runs for ``seeds`` instead of its own: every run that differs only by seed becomes
+    one run per seed in ``seeds``; teachers (trained once per grid) are kept as they are."""
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"seeds must be distinct non-negative integers, got {seeds}")
+    out: list[Cell] = []
+    stems: set[str] = set()
+    for cell in cells:
+        if "teacher" in cell.settings:
+            out.append(cell)
+            continue
+        suffix = f"-s{cell.seed}"
+        if not cell.name.endswith(suffix):
+            raise ValueError(f"grid cell {cell.name} does not end in its seed ({suffix}); cannot re-seed it")
+        stem = cell.name[: -len(suffix)]
+        if stem in stems:
+            continue
+        stems.add(stem)
+        out.extend(
+            replace(cell, name=f"{stem}-s{seed}", seed=seed, overrides={**cell.overrides, "train.seed": seed})
+            for seed in seeds
+        )
+    return out
+
+
 PROTOCOLS = {"cpu-quick": cpu_quick, "gpu": gpu, "paper": paper}
 
 
