@@ -112,6 +112,15 @@ TIMING_NOTE = (
     "later each run has learned to push its own negatives away. Sampling share is the part of "
     "training time spent drawing negatives and building sampler tables (kNN refreshes)."
 )
+GPU_TIMING_NOTE = (
+    "On a GPU, step ms is the median over all epochs of a run: no load is logged there, so it includes "
+    "whatever else the GPU ran at the time (other grid workers sharing it, say)."
+)
+
+
+def timing_note(devices: list[str]) -> str:
+    """How to read the timing columns; the GPU caveat only where a run used one."""
+    return TIMING_NOTE + (" " + GPU_TIMING_NOTE if any(d != "cpu" for d in devices) else "")
 
 
 def _order_key(setting: str, key: str, runs: list[dict[str, Any]]) -> tuple:
@@ -139,7 +148,7 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
         "Accuracy is the final epoch's test top-1. Differences are means of per-seed differences with a 95% "
         "Student-t interval; 'within noise' means the interval contains 0. With 2-3 seeds the intervals are "
         "wide: a difference must be large and consistent to show.",
-        TIMING_NOTE,
+        timing_note(devices),
         "",
         PAPER_NOTE,
     ]

@@ -8,7 +8,8 @@ grid's runs), in which case it is listed once and run once.
 Protocols:
 - ``cpu-quick``: fits a 2-core CPU over several sittings (see BENCHMARKS.md for its wall time); its
   last cells repeat the supervised uniform runs with a bfloat16 memory bank (the ``bank_dtype`` setting).
-- ``gpu``: one H100 in about 10 minutes (CRD schedule shortened), one seed.
+- ``gpu``: one GPU, one seed, CRD schedule shortened: 5.5 min on an H200 with six workers sharing it
+  (benchmarks/results/gpu/RUN.md).
 - ``paper``: the full CRD-schedule grid of every preset pair on CIFAR-100 and Tiny-ImageNet-200;
   documented and runnable, but sized for a multi-GPU user.
 """
@@ -275,7 +276,7 @@ def cpu_quick() -> list[Cell]:
 
 
 def gpu() -> list[Cell]:
-    """One H100, ~10 minutes: resnet56->resnet20 with a shortened CRD schedule, and the CIFAR-10 supervised grid."""
+    """One GPU, minutes: resnet56->resnet20 with a shortened CRD schedule, and the CIFAR-10 supervised grid."""
     teacher = teacher_cell("cifar100", "resnet56", batch_size=256, epochs=15)
     distill_base = short_distill_base("cifar100", "resnet20", "resnet56", epochs=6)
     sup_base = {**CPU_SUPERVISED_BASE, "model.name": "resnet20", "data.batch_size": 256, "train.epochs": 8}
