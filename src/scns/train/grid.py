@@ -166,7 +166,9 @@ def write_results(out_dir: Path, cells: list[Cell]) -> list[dict[str, Any]]:
     """Every finished run under ``DIR/runs`` into ``DIR/results.json`` (atomically), whichever invocation
     ran it (another ``--only`` filter or ``--seeds`` list); ``cells`` supplies the metadata of this one's."""
     known = {cell.name: asdict(cell) for cell in cells}
-    runs = sorted(p for p in (out_dir / "runs").iterdir() if p.is_dir()) if (out_dir / "runs").is_dir() else []
+    runs = (
+        sorted(p for p in (out_dir / "runs").iterdir() if p.is_dir()) if (out_dir / "runs").is_dir() else []
+    )
     records = [run_record(run_dir, known.get(run_dir.name)) for run_dir in runs if is_finished(run_dir)]
     ckpt.atomic_write_bytes(out_dir / RESULTS_NAME, json.dumps(records, indent=1).encode())
     return records
