@@ -98,5 +98,5 @@ def test_code_line_counts_runs_per_commit() -> None:
 def test_timing_note_warns_of_shared_gpus_only_for_gpu_runs() -> None:
     from scns.report.markdown import GPU_TIMING_NOTE, TIMING_NOTE, timing_note
 
-    assert timing_note(["cpu"]) == TIMING_NOTE
+    assert timing_note(["cpu"]) == timing_note(["None", "cpu"]) == TIMING_NOTE
     assert timing_note(["cpu", "cuda"]).endswith(GPU_TIMING_NOTE)

@@ -120,7 +120,8 @@ GPU_TIMING_NOTE = (
 
 def timing_note(devices: list[str]) -> str:
     """How to read the timing columns; the GPU caveat only where a run used one."""
-    return TIMING_NOTE + (" " + GPU_TIMING_NOTE if any(d != "cpu" for d in devices) else "")
+    on_accelerator = any(d not in ("cpu", "None") for d in devices)  # "None": an old run logged no device
+    return TIMING_NOTE + (" " + GPU_TIMING_NOTE if on_accelerator else "")
 
 
 def _order_key(setting: str, key: str, runs: list[dict[str, Any]]) -> tuple:
