@@ -22,7 +22,7 @@ from typing import Any
 
 from scns.config import Config, ConfigError
 from scns.registry import UnknownNameError
-from scns.report.collect import CELL_NAME, is_finished, run_record
+from scns.report.collect import CELL_NAME, find_runs, is_finished, run_record
 from scns.train import checkpoint as ckpt
 from scns.train.claims import CellClaim
 from scns.train.engine import Trainer
@@ -166,9 +166,7 @@ def write_results(out_dir: Path, cells: list[Cell]) -> list[dict[str, Any]]:
     """Every finished run under ``DIR/runs`` into ``DIR/results.json`` (atomically), whichever invocation
     ran it (another ``--only`` filter or ``--seeds`` list); ``cells`` supplies the metadata of this one's."""
     known = {cell.name: asdict(cell) for cell in cells}
-    runs = (
-        sorted(p for p in (out_dir / "runs").iterdir() if p.is_dir()) if (out_dir / "runs").is_dir() else []
-    )
+    runs = find_runs([out_dir / "runs"]) if (out_dir / "runs").is_dir() else []
     records = [run_record(run_dir, known.get(run_dir.name)) for run_dir in runs if is_finished(run_dir)]
     ckpt.atomic_write_bytes(out_dir / RESULTS_NAME, json.dumps(records, indent=1).encode())
     return records
