@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from scns.provenance import code_provenance
 from scns.sampling import SampleTopKSampler
 from scns.sampling.sample_topk import default_nlist
 
@@ -128,15 +128,6 @@ def measure(
     return record
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -179,10 +170,12 @@ def main(argv: list[str] | None = None) -> None:
             runs.append(measure(feats, labels, args, index, nprobe, reference))
             print(json.dumps(runs[-1]), flush=True)
 
+    code = code_provenance()
     result = {
         "command": "python benchmarks/knn_scale.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d"),
-        "commit": git_commit(),
+        "commit": (code["git_commit"] or "unknown")[:7],
+        "source_sha256": code["source_sha256"],
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}",
         "n": args.n,
         "dim": args.dim,

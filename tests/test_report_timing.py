@@ -91,8 +91,16 @@ def test_table_shows_step_time_of_quiet_runs_and_hardness_first_to_last() -> Non
 def test_code_line_counts_runs_per_commit() -> None:
     from scns.report.markdown import code_line
 
-    records = [{"git_commit": "a" * 40}, {"git_commit": "a" * 40}, {"git_commit": None}, {}]
-    assert code_line(records) == "Code commits: aaaaaaa (2 runs), not recorded (2 runs)."
+    records = [
+        {"git_commit": "a" * 40, "source_sha256": "f" * 64},
+        {"git_commit": "a" * 40},
+        {"git_commit": None, "source_sha256": "0123456789abcdef" * 4},
+        {"git_commit": None},
+        {},
+    ]
+    assert code_line(records) == (
+        "Code commits: aaaaaaa (2 runs), not recorded (2 runs), source sha256 0123456789ab (1 run)."
+    )
 
 
 def test_timing_note_warns_of_shared_gpus_only_for_gpu_runs() -> None:

@@ -119,6 +119,7 @@ def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, A
         "curve": [m.get("test_top1") for m in metrics],
         "device": summary.get("device"),
         "git_commit": (summary.get("code") or {}).get("git_commit"),
+        "source_sha256": (summary.get("code") or {}).get("source_sha256"),
         "run_dir": str(run_dir),
     }
 

@@ -181,11 +181,12 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
 
 
 def code_line(records: list[dict[str, Any]]) -> str:
-    """Which commits the runs' code came from (as each run's summary recorded it)."""
+    """Which commits the runs' code came from (as each run's summary recorded it); a run made outside a
+    git checkout is named by its source digest instead."""
     counts: dict[str, int] = defaultdict(int)
     for r in records:
-        commit = r.get("git_commit")
-        counts[commit[:7] if commit else "not recorded"] += 1
+        commit, source = r.get("git_commit"), r.get("source_sha256")
+        counts[commit[:7] if commit else f"source sha256 {source[:12]}" if source else "not recorded"] += 1
     listed = ", ".join(f"{c} ({n} run{'s' if n > 1 else ''})" for c, n in sorted(counts.items()))
     return f"Code commits: {listed}."
 
