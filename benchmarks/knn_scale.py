@@ -14,8 +14,13 @@ For each index configuration it measures, in one process:
     negatives are);
   * the exact search's cost, extrapolated from timing it for those anchors (labelled as such).
 
+With ``--bank RUN_DIR`` the features are instead the memory bank of a finished training run (the
+last checkpoint's contrastive bank, normalised) and the labels its training set's (read from
+``--data-dir`` or $SCNS_DATA_DIR): the same measurements on embeddings a model actually learned.
+
     python benchmarks/knn_scale.py                                   # N = 1,281,167, IVF
     python benchmarks/knn_scale.py --n 50000 --classes 100 --nprobe 8 32 --index ivf flat
+    python benchmarks/knn_scale.py --bank RUN_DIR --top-k 1024 --nprobe 32 128
 """
 
 from __future__ import annotations
@@ -32,10 +37,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import yaml
 
+from scns.data.datasets import load_dataset
 from scns.provenance import code_provenance
 from scns.sampling import SampleTopKSampler
 from scns.sampling.sample_topk import default_nlist
+from scns.train.checkpoint import load_checkpoint, resolve_checkpoint_path
 
 
 def synthetic_features(
@@ -50,6 +58,20 @@ def synthetic_features(
         stop = min(start + (1 << 18), n)
         noisy = centres[labels[start:stop]] + noise / dim**0.5 * torch.randn(stop - start, dim, generator=g)
         feats[start:stop] = F.normalize(noisy, dim=1)
+    return feats, labels
+
+
+def run_bank(run_dir: Path, data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """[N, D] unit-norm memory bank of ``run_dir``'s last checkpoint and int64 [N] training labels."""
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    state = load_checkpoint(resolve_checkpoint_path(run_dir))["objective"]
+    banks = sorted(key for key in state if key.endswith("bank.memory"))
+    if not banks:
+        raise SystemExit(f"{run_dir} has no memory bank: --bank needs a run with a contrastive term")
+    labels = load_dataset(config["data"]["dataset"], data_dir or config["data"]["data_dir"], "train").labels
+    feats = F.normalize(state[banks[0]].float(), dim=1)
+    if len(feats) != len(labels):
+        raise SystemExit(f"{run_dir}: bank has {len(feats)} rows but the training set {len(labels)}")
     return feats, labels
 
 
@@ -145,6 +167,10 @@ def main(argv: list[str] | None = None) -> None:
         "--threads", type=int, default=None, help="torch and faiss threads (default: all cores)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bank", type=Path, default=None, help="a run directory: use its memory bank")
+    parser.add_argument(
+        "--data-dir", default=None, help="dataset folder for --bank (default: $SCNS_DATA_DIR)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
     if args.threads:
@@ -154,7 +180,11 @@ def main(argv: list[str] | None = None) -> None:
         faiss.omp_set_num_threads(args.threads)
 
     t0 = time.perf_counter()
-    feats, labels = synthetic_features(args.n, args.classes, args.dim, args.noise, args.seed)
+    if args.bank is not None:
+        feats, labels = run_bank(args.bank, args.data_dir or os.environ.get("SCNS_DATA_DIR"))
+        args.n, args.dim, args.classes, args.noise = len(feats), feats.shape[1], int(labels.max()) + 1, None
+    else:
+        feats, labels = synthetic_features(args.n, args.classes, args.dim, args.noise, args.seed)
     generate_s = time.perf_counter() - t0
     g = torch.Generator().manual_seed(args.seed + 1)
     queries = torch.randperm(args.n, generator=g)[: args.queries]
@@ -177,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         "commit": (code["git_commit"] or "unknown")[:7],
         "source_sha256": code["source_sha256"],
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}",
+        "features": f"memory bank of {args.bank}" if args.bank else "synthetic",
         "n": args.n,
         "dim": args.dim,
         "classes": args.classes,
