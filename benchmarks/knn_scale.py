@@ -61,8 +61,9 @@ def synthetic_features(
     return feats, labels
 
 
-def run_bank(run_dir: Path, data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """[N, D] unit-norm memory bank of ``run_dir``'s last checkpoint and int64 [N] training labels."""
+def run_bank(run_dir: Path, data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """[N, D] unit-norm memory bank of ``run_dir``'s last checkpoint, int64 [N] training labels, and the
+    bank's state key (the first in sorted order where a distillation objective holds two)."""
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     state = load_checkpoint(resolve_checkpoint_path(run_dir))["objective"]
     banks = sorted(key for key in state if key.endswith("bank.memory"))
@@ -72,7 +73,7 @@ def run_bank(run_dir: Path, data_dir: str | None) -> tuple[torch.Tensor, torch.T
     feats = F.normalize(state[banks[0]].float(), dim=1)
     if len(feats) != len(labels):
         raise SystemExit(f"{run_dir}: bank has {len(feats)} rows but the training set {len(labels)}")
-    return feats, labels
+    return feats, labels, banks[0]
 
 
 def rss_bytes(field: str) -> int:
@@ -180,9 +181,11 @@ def main(argv: list[str] | None = None) -> None:
         faiss.omp_set_num_threads(args.threads)
 
     t0 = time.perf_counter()
+    features = "synthetic"
     if args.bank is not None:
-        feats, labels = run_bank(args.bank, args.data_dir or os.environ.get("SCNS_DATA_DIR"))
+        feats, labels, bank_key = run_bank(args.bank, args.data_dir or os.environ.get("SCNS_DATA_DIR"))
         args.n, args.dim, args.classes, args.noise = len(feats), feats.shape[1], int(labels.max()) + 1, None
+        features = f"memory bank {bank_key} of {args.bank}"
     else:
         feats, labels = synthetic_features(args.n, args.classes, args.dim, args.noise, args.seed)
     generate_s = time.perf_counter() - t0
@@ -207,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
         "commit": (code["git_commit"] or "unknown")[:7],
         "source_sha256": code["source_sha256"],
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}",
-        "features": f"memory bank of {args.bank}" if args.bank else "synthetic",
+        "features": features,
         "n": args.n,
         "dim": args.dim,
         "classes": args.classes,

@@ -72,6 +72,7 @@ def test_bank_mode_measures_a_runs_memory_bank_against_its_training_labels(
     )
     result = json.loads(out.read_text())
     assert (result["n"], result["dim"], result["classes"]) == (n, dim, 10)
+    assert result["features"] == f"memory bank contrast.bank.memory of {run}"
     assert result["runs"][0]["other_class_in_table"]
     # the exact reference, by a loop over the same anchors (the script draws them with seed + 1)
     feats = torch.nn.functional.normalize(bank, dim=1).numpy()
