@@ -27,9 +27,10 @@ def source_digest(package_dir: Path) -> str:
     """SHA-256 over the package's Python files: each file's path relative to ``package_dir`` and its
     bytes, in sorted path order, so the same source gives the same digest on any machine."""
     digest = hashlib.sha256()
-    for path in sorted(package_dir.rglob("*.py")):
-        digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+    files = {path.relative_to(package_dir).as_posix(): path for path in package_dir.rglob("*.py")}
+    for name in sorted(files):  # by the POSIX relative path: the same order on every OS
+        digest.update(name.encode() + b"\0")
+        digest.update(files[name].read_bytes() + b"\0")
     return digest.hexdigest()
 
 
