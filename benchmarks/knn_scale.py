@@ -37,13 +37,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-import yaml
 
+from scns.config import Config
 from scns.data.datasets import load_dataset
 from scns.provenance import code_provenance
 from scns.sampling import SampleTopKSampler
 from scns.sampling.sample_topk import default_nlist
 from scns.train.checkpoint import load_checkpoint, resolve_checkpoint_path
+from scns.train.engine import CONFIG_NAME
 
 
 def synthetic_features(
@@ -64,12 +65,12 @@ def synthetic_features(
 def run_bank(run_dir: Path, data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor, str]:
     """[N, D] unit-norm memory bank of ``run_dir``'s last checkpoint, int64 [N] training labels, and the
     bank's state key (the first in sorted order where a distillation objective holds two)."""
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config = Config.load(run_dir / CONFIG_NAME)
     state = load_checkpoint(resolve_checkpoint_path(run_dir))["objective"]
     banks = sorted(key for key in state if key.endswith("bank.memory"))
     if not banks:
         raise SystemExit(f"{run_dir} has no memory bank: --bank needs a run with a contrastive term")
-    labels = load_dataset(config["data"]["dataset"], data_dir or config["data"]["data_dir"], "train").labels
+    labels = load_dataset(config.data.dataset, data_dir or config.data.data_dir, "train").labels
     feats = F.normalize(state[banks[0]].float(), dim=1)
     if len(feats) != len(labels):
         raise SystemExit(f"{run_dir}: bank has {len(feats)} rows but the training set {len(labels)}")
