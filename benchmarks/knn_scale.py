@@ -41,10 +41,10 @@ import torch.nn.functional as F
 from scns.config import Config
 from scns.data.datasets import load_dataset
 from scns.provenance import code_provenance
+from scns.rundir import RunDir
 from scns.sampling import SampleTopKSampler
 from scns.sampling.sample_topk import default_nlist
 from scns.train.checkpoint import load_checkpoint, resolve_checkpoint_path
-from scns.train.engine import CONFIG_NAME
 
 
 def synthetic_features(
@@ -65,7 +65,7 @@ def synthetic_features(
 def run_bank(run_dir: Path, data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor, str]:
     """[N, D] unit-norm memory bank of ``run_dir``'s last checkpoint, int64 [N] training labels, and the
     bank's state key (the first in sorted order where a distillation objective holds two)."""
-    config = Config.load(run_dir / CONFIG_NAME)
+    config = Config.load(RunDir(run_dir).config)
     state = load_checkpoint(resolve_checkpoint_path(run_dir))["objective"]
     banks = sorted(key for key in state if key.endswith("bank.memory"))
     if not banks:

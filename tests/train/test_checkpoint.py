@@ -11,7 +11,7 @@ from scns.train import checkpoint as ckpt
 
 
 def test_round_trip_and_run_directory_resolution(tmp_path):
-    path = tmp_path / "run" / "checkpoints" / ckpt.CHECKPOINT_NAME
+    path = tmp_path / "run" / "checkpoints" / "last.pt"
     ckpt.save_checkpoint(path, {"w": torch.arange(5), "epoch": 3})
     for where in (path, tmp_path / "run"):
         state = ckpt.load_checkpoint(where)

@@ -11,6 +11,7 @@ from digits_runs import digits_config
 from scns.config import Config
 from scns.objectives import SupervisedObjective
 from scns.provenance import code_provenance
+from scns.rundir import RunDir
 from scns.train import checkpoint as ckpt
 from scns.train.engine import MACHINE_METRICS, NonFiniteLossError, Trainer
 
@@ -54,6 +55,16 @@ def test_run_directory_holds_config_metrics_checkpoints_summary(tmp_path):
     assert (run_dir / "checkpoints" / "best.pt").is_file()
     assert json.loads((run_dir / "summary.json").read_text())["final_top1"] == summary["final_top1"]
     assert summary["code"] == code_provenance()
+    # the layout module names exactly what the trainer wrote (and no temporary file is left behind)
+    files = RunDir(run_dir)
+    written = {path for path in run_dir.rglob("*") if path.is_file()}
+    assert written == {
+        files.config,
+        files.metrics,
+        files.summary,
+        files.last_checkpoint,
+        files.best_checkpoint,
+    }
 
 
 def test_resume_after_crash_mid_epoch_matches_uninterrupted_run(tmp_path, monkeypatch):

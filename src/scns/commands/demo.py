@@ -66,6 +66,7 @@ def demo_config(model: str, epochs: int, seed: int, device: str, negatives: int)
 
 
 def run(args: argparse.Namespace) -> int:
+    from scns.rundir import RunDir
     from scns.train.engine import Trainer
     from scns.train.validate import validate_config
 
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 validate_config(config)
                 run_dir = root / f"{name.split(' ')[0]}{'-mixup' if 'mixup' in name else ''}-s{seed}"
                 summary = Trainer.create(config, run_dir).fit()
-                last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+                last = json.loads(RunDir(run_dir).metrics.read_text().splitlines()[-1])
                 results[name].append(
                     {"top1": summary["final_top1"], "neg_sim": last.get("train_neg_sim", float("nan"))}
                 )

@@ -8,15 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from scns.config import Config
-
-CELL_NAME = "cell.json"
-SUMMARY_NAME = "summary.json"
-METRICS_NAME = "metrics.jsonl"
-CONFIG_NAME = "config.yaml"
+from scns.rundir import RunDir
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / METRICS_NAME
+    path = RunDir(run_dir).metrics
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -24,9 +20,10 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 def is_finished(run_dir: Path) -> bool:
     """Finished: a summary exists and the metrics cover every epoch of the run's config."""
-    if not (run_dir / SUMMARY_NAME).is_file() or not (run_dir / CONFIG_NAME).is_file():
+    files = RunDir(run_dir)
+    if not files.summary.is_file() or not files.config.is_file():
         return False
-    return len(read_metrics(run_dir)) == Config.load(run_dir / CONFIG_NAME).train.epochs
+    return len(read_metrics(run_dir)) == Config.load(files.config).train.epochs
 
 
 def epoch_contended(epoch: dict[str, Any]) -> bool | None:
@@ -80,12 +77,12 @@ def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, A
     Args:
         cell: grid metadata (name, settings, method, negatives); read from ``cell.json`` when None.
     """
+    files = RunDir(run_dir)
     if cell is None:
-        path = run_dir / CELL_NAME
-        cell = json.loads(path.read_text()) if path.exists() else {}
-    summary = json.loads((run_dir / SUMMARY_NAME).read_text())
+        cell = json.loads(files.cell.read_text()) if files.cell.exists() else {}
+    summary = json.loads(files.summary.read_text())
     metrics = read_metrics(run_dir)
-    config = Config.load(run_dir / CONFIG_NAME)
+    config = Config.load(files.config)
     last = metrics[-1]
     train_time = sum(m["epoch_time_s"] for m in metrics)
     # sampler table (kNN) builds count as sampling: they are the method's cost, not the network's
@@ -130,10 +127,10 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
     for path in map(Path, paths):
         if not path.exists():
             raise FileNotFoundError(f"no such run or grid directory: {path}")
-        if (path / CONFIG_NAME).is_file():
+        if RunDir(path).config.is_file():
             found.append(path)
         else:
-            found.extend(sorted(p.parent for p in path.glob("**/" + CONFIG_NAME)))
+            found.extend(sorted(p.parent for p in path.glob("**/" + RunDir(path).config.name)))
     return found
 
 

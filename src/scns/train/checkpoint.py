@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-CHECKPOINT_NAME = "last.pt"
-BEST_NAME = "best.pt"
+from scns.rundir import LAST_CHECKPOINT_NAME, RunDir
+
 FORMAT_VERSION = 1
 
 
@@ -64,11 +64,11 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def resolve_checkpoint_path(path: str | Path, name: str = CHECKPOINT_NAME) -> Path:
+def resolve_checkpoint_path(path: str | Path, name: str = LAST_CHECKPOINT_NAME) -> Path:
     """Accept a checkpoint file or a run directory (then ``<dir>/checkpoints/<name>``)."""
     path = Path(path)
     if path.is_dir():
-        candidate = path / "checkpoints" / name
+        candidate = RunDir(path).checkpoints / name
         if not candidate.is_file():
             raise CheckpointError(
                 f"run directory {path} has no checkpoint {candidate.relative_to(path)}; "

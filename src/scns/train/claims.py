@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-CLAIM_NAME = ".claim"
+from scns.rundir import RunDir
 
 
 class CellClaim:
@@ -32,7 +32,7 @@ class CellClaim:
         """Claim ``run_dir`` for this worker; None when another worker (process) holds it."""
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(run_dir / CLAIM_NAME, "a+")  # noqa: SIM115 - held open for the claim's life
+        handle = open(RunDir(run_dir).claim, "a+")  # noqa: SIM115 - held open for the claim's life
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -63,7 +63,7 @@ class CellClaim:
 
 def claim_holder(run_dir: str | Path) -> dict[str, Any] | None:
     """Who holds ``run_dir`` now (host, pid, since), or None when no worker does."""
-    path = Path(run_dir) / CLAIM_NAME
+    path = RunDir(run_dir).claim
     if not path.exists():
         return None
     with open(path) as handle:

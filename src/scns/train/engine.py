@@ -32,14 +32,12 @@ from scns.data.imageset import ImageSet
 from scns.data.loader import DeviceLoader
 from scns.objectives import Objective
 from scns.provenance import code_provenance
+from scns.rundir import RunDir
 from scns.train import checkpoint as ckpt
 from scns.train import distributed as ddp
 from scns.train.metrics import MeanMeter, topk_correct
 from scns.train.schedule import lr_at
 
-METRICS_NAME = "metrics.jsonl"
-SUMMARY_NAME = "summary.json"
-CONFIG_NAME = "config.yaml"
 #: Per-epoch metric keys that describe the machine and its load rather than the run's arithmetic
 #: (a resumed run reproduces every other key exactly).
 MACHINE_METRICS = frozenset(
@@ -164,6 +162,7 @@ class Trainer:
     ) -> None:
         self.config = config
         self.run_dir = run_dir
+        self.files = RunDir(run_dir)
         self.device = resolve_device(config.train.device)
         self.objective_factory = objective_factory or default_objective_factory
         self.start_epoch = 0
@@ -181,7 +180,7 @@ class Trainer:
         if run_dir is None:
             run_dir = Path(config.train.out_dir) / (config.train.name or default_run_name(config))
         run_dir = Path(run_dir)
-        if (run_dir / "checkpoints" / ckpt.CHECKPOINT_NAME).exists():
+        if RunDir(run_dir).last_checkpoint.exists():
             raise ConfigError(
                 f"run directory {run_dir} already holds a run; use `--resume {run_dir}` or another name"
             )
@@ -192,12 +191,12 @@ class Trainer:
     def resume(cls, run_dir: str | Path, overrides: list[str] | None = None, **kwargs: Any) -> Trainer:
         """Continue the run in ``run_dir`` from its last checkpoint (a run with none starts over)."""
         run_dir = Path(run_dir)
-        config_path = run_dir / CONFIG_NAME
-        if not config_path.is_file():
-            raise ConfigError(f"{run_dir} is not a scns run directory (no {CONFIG_NAME})")
-        config = Config.load(config_path).with_overrides(overrides or [])
+        files = RunDir(run_dir)
+        if not files.config.is_file():
+            raise ConfigError(f"{run_dir} is not a scns run directory (no {files.config.name})")
+        config = Config.load(files.config).with_overrides(overrides or [])
         trainer = cls(config, run_dir, **kwargs)
-        trainer._resume_from = run_dir / "checkpoints" / ckpt.CHECKPOINT_NAME
+        trainer._resume_from = files.last_checkpoint
         return trainer
 
     def build(self) -> None:
@@ -308,7 +307,7 @@ class Trainer:
 
     def _truncate_metrics(self, epochs_done: int) -> None:
         """Drop metric lines of epochs after the checkpoint (a killed run may have logged them)."""
-        path = self.run_dir / METRICS_NAME
+        path = self.files.metrics
         if not path.exists():
             return
         kept = [
@@ -326,7 +325,7 @@ class Trainer:
         cfg = self.config
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            cfg.save(self.run_dir / CONFIG_NAME)
+            cfg.save(self.files.config)
             # drop metric lines past the checkpoint (a killed run, or a run restarted without one)
             self._truncate_metrics(self.start_epoch)
         started = time.perf_counter()
@@ -351,7 +350,7 @@ class Trainer:
             last_eval = self.evaluate()
         summary = self._summary(last_eval, time.perf_counter() - started)
         if self.dist.is_main:
-            ckpt.atomic_write_bytes(self.run_dir / SUMMARY_NAME, json.dumps(summary, indent=2).encode())
+            ckpt.atomic_write_bytes(self.files.summary, json.dumps(summary, indent=2).encode())
         return summary
 
     @contextlib.contextmanager
@@ -442,7 +441,7 @@ class Trainer:
                 file=sys.stderr,
             )
             return
-        path = self.run_dir / "checkpoints" / f"nonfinite-epoch{epoch}-step{step_in_epoch}.pt"
+        path = self.files.nonfinite_checkpoint(epoch, step_in_epoch)
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.save_checkpoint(path, {**self.state_dict(epoch), "nonfinite_parts": parts})
@@ -467,16 +466,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ output
     def _save(self, epochs_done: int, improved: bool) -> None:
-        directory = self.run_dir / "checkpoints"
-        last = directory / ckpt.CHECKPOINT_NAME
-        ckpt.save_checkpoint(last, self.state_dict(epochs_done))
+        files = self.files
+        ckpt.save_checkpoint(files.last_checkpoint, self.state_dict(epochs_done))
         if improved:
-            tmp = directory / f".{ckpt.BEST_NAME}.tmp"
-            shutil.copyfile(last, tmp)
-            os.replace(tmp, directory / ckpt.BEST_NAME)
+            tmp = files.checkpoints / f".{files.best_checkpoint.name}.tmp"
+            shutil.copyfile(files.last_checkpoint, tmp)
+            os.replace(tmp, files.best_checkpoint)
 
     def _append_metrics(self, record: dict[str, Any]) -> None:
-        with open(self.run_dir / METRICS_NAME, "a") as handle:
+        with open(self.files.metrics, "a") as handle:
             handle.write(json.dumps(record) + "\n")
             handle.flush()
             os.fsync(handle.fileno())

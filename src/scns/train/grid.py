@@ -2,8 +2,8 @@
 
 Layout of a grid directory::
 
-    DIR/runs/<cell>/       one run directory per cell (config.yaml, metrics.jsonl, checkpoints/,
-                           summary.json) plus cell.json (its grid metadata)
+    DIR/runs/<cell>/       one run directory per cell (files: scns.rundir), with cell.json (its grid
+                           metadata) and, after a failed attempt, error.txt
     DIR/results.json       one record per finished cell, rewritten after every cell
 
 ``DIR/runs/<cell>/.claim`` is locked by the worker running that cell, so several workers can share
@@ -22,7 +22,8 @@ from typing import Any
 
 from scns.config import Config, ConfigError
 from scns.registry import UnknownNameError
-from scns.report.collect import CELL_NAME, find_runs, is_finished, run_record
+from scns.report.collect import find_runs, is_finished, run_record
+from scns.rundir import RunDir
 from scns.train import checkpoint as ckpt
 from scns.train.claims import CellClaim
 from scns.train.engine import Trainer
@@ -141,25 +142,26 @@ def _run_cell_logged(
         status["failed"][cell.name] = f"{type(err).__name__}: {err}"
         log(f"    FAILED: {type(err).__name__}: {err}")
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "error.txt").write_text(traceback.format_exc())
+        RunDir(run_dir).error.write_text(traceback.format_exc())
     else:
         status["finished"].append(cell.name)
         log(f"    done in {time.perf_counter() - started:.0f} s")
 
 
 def _run_cell(cell: Cell, run_dir: Path, runs_dir: Path, extra: dict[str, Any]) -> None:
-    if (run_dir / "checkpoints" / ckpt.CHECKPOINT_NAME).exists():
+    files = RunDir(run_dir)
+    if files.last_checkpoint.exists():
         resume_overrides = [f"{k}={json.dumps(v)}" for k, v in extra.items()]
         trainer = Trainer.resume(run_dir, resume_overrides)
     else:
         config = cell_config(cell, runs_dir, extra)
         validate_config(config)
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / CELL_NAME).write_text(json.dumps(asdict(cell), indent=2))
+        files.cell.write_text(json.dumps(asdict(cell), indent=2))
         trainer = Trainer.create(config, run_dir)
     validate_config(trainer.config)
     trainer.fit()
-    (run_dir / "error.txt").unlink(missing_ok=True)
+    files.error.unlink(missing_ok=True)
 
 
 def write_results(out_dir: Path, cells: list[Cell]) -> list[dict[str, Any]]:
