@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+CONFIG_NAME = "config.yaml"
 CHECKPOINTS_DIR = "checkpoints"
 LAST_CHECKPOINT_NAME = "last.pt"
 BEST_CHECKPOINT_NAME = "best.pt"
@@ -35,7 +36,7 @@ class RunDir:
 
     @property
     def config(self) -> Path:
-        return self.root / "config.yaml"
+        return self.root / CONFIG_NAME
 
     @property
     def metrics(self) -> Path:

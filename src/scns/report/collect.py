@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from scns.config import Config
-from scns.rundir import RunDir
+from scns.rundir import CONFIG_NAME, RunDir
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
@@ -130,7 +130,7 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
         if RunDir(path).config.is_file():
             found.append(path)
         else:
-            found.extend(sorted(p.parent for p in path.glob("**/" + RunDir(path).config.name)))
+            found.extend(sorted(p.parent for p in path.glob("**/" + CONFIG_NAME)))
     return found
 
 
