@@ -162,7 +162,6 @@ class Trainer:
     ) -> None:
         self.config = config
         self.run_dir = run_dir
-        self.files = RunDir(run_dir)
         self.device = resolve_device(config.train.device)
         self.objective_factory = objective_factory or default_objective_factory
         self.start_epoch = 0
@@ -172,6 +171,11 @@ class Trainer:
         # read now, not at the end: a long run (or grid) keeps the code it imported while HEAD moves on
         self.code = code_provenance()
         self._built = False
+
+    @property
+    def files(self) -> RunDir:
+        """The paths of this run's files (derived from ``run_dir``)."""
+        return RunDir(self.run_dir)
 
     # ------------------------------------------------------------------ construction
     @classmethod
