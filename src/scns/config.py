@@ -24,7 +24,13 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which data, where it lives, and how it is batched."""
+    """Which data, where it lives, and how it is batched.
+
+    ``val_size`` > 0 holds out that many training images (stratified by class, chosen by
+    ``val_seed`` alone, so a teacher and its students hold out the same images) and trains on the
+    rest. ``eval_split`` names what the run evaluates on: ``test`` (the official test split) or
+    ``val`` (the held-out images; the test split is then never read, for choosing settings).
+    """
 
     dataset: str = "digits"
     data_dir: str | None = None
@@ -32,6 +38,9 @@ class DataConfig:
     batch_size: int = 64
     eval_batch_size: int = 500
     augment: bool = True
+    val_size: int = 0
+    val_seed: int = 0
+    eval_split: str = "test"
 
 
 @dataclass(frozen=True)

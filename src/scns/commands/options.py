@@ -29,6 +29,13 @@ RUN_FLAGS: tuple[Flag, ...] = (
         "--download", "data.download", "download the dataset into --data-dir if missing", action="store_true"
     ),
     Flag("--batch-size", "data.batch_size", "training batch size", type=int),
+    Flag(
+        "--val-size",
+        "data.val_size",
+        "hold out this many training images (stratified, fixed by data.val_seed) and train on the rest",
+        type=int,
+    ),
+    Flag("--eval-split", "data.eval_split", "evaluate on: test | val (val never reads the test split)"),
     Flag("--model", "model.name", "architecture (see `scns models`)"),
     Flag("--epochs", "train.epochs", "number of epochs", type=int),
     Flag("--lr", "optim.lr", "base learning rate", type=float),

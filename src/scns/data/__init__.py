@@ -8,7 +8,7 @@ from scns.data.batch import Batch
 from scns.data.datasets import DATASETS, DatasetSpec, get_spec, list_datasets, load_dataset, register_dataset
 from scns.data.download import Archive, download_and_extract
 from scns.data.errors import DatasetError
-from scns.data.imageset import ImageSet
+from scns.data.imageset import ImageSet, carve_validation
 from scns.data.loader import DeviceLoader
 
 # Imported for their registrations.
@@ -23,6 +23,7 @@ __all__ = [
     "DatasetSpec",
     "DeviceLoader",
     "ImageSet",
+    "carve_validation",
     "crop_flip",
     "download_and_extract",
     "get_spec",

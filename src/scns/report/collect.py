@@ -113,7 +113,7 @@ def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, A
         "topk_share": last.get("train_topk_share"),
         "neg_sim_hist_first": metrics[0].get("neg_sim_hist"),
         "neg_sim_hist": last.get("neg_sim_hist"),
-        "curve": [m.get("test_top1") for m in metrics],
+        "curve": [m.get("test_top1", m.get("val_top1")) for m in metrics],
         "device": summary.get("device"),
         "git_commit": (summary.get("code") or {}).get("git_commit"),
         "source_sha256": (summary.get("code") or {}).get("source_sha256"),

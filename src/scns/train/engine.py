@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from scns.config import Config, ConfigError
 from scns.data.augment import BatchTransform
 from scns.data.datasets import get_spec, load_dataset
-from scns.data.imageset import ImageSet
+from scns.data.imageset import ImageSet, carve_validation
 from scns.data.loader import DeviceLoader
 from scns.objectives import Objective
 from scns.provenance import code_provenance
@@ -217,7 +217,7 @@ class Trainer:
         self.spec = get_spec(cfg.data.dataset)
         root = cfg.data.data_dir
         self.train_set = load_dataset(cfg.data.dataset, root, "train", download=cfg.data.download)
-        self.test_set = load_dataset(cfg.data.dataset, root, "test", download=False)
+        self.eval_set = self._load_eval_set(root)
         self.num_classes = len(self.train_set.classes)
         on_cuda = self.device.type == "cuda"
         memory_format = torch.channels_last if (on_cuda and cfg.train.channels_last) else None
@@ -275,6 +275,15 @@ class Trainer:
         if resume_from is not None and resume_from.is_file():
             self._restore(ckpt.load_checkpoint(resume_from, map_location=self.device))
         self._built = True
+
+    def _load_eval_set(self, root: str | None) -> ImageSet:
+        """The split this run evaluates on; carves the validation images out of ``self.train_set``."""
+        data = self.config.data
+        if data.val_size > 0:
+            self.train_set, val_set = carve_validation(self.train_set, data.val_size, data.val_seed)
+            if data.eval_split == "val":
+                return val_set
+        return load_dataset(data.dataset, root, "test", download=False)
 
     # ------------------------------------------------------------------ state
     def state_dict(self, epoch_done: int) -> dict[str, Any]:
@@ -340,7 +349,7 @@ class Trainer:
             if (epoch + 1) % cfg.train.eval_every == 0 or epoch + 1 == cfg.train.epochs:
                 with self._peer_failures(epoch):
                     last_eval = self.evaluate()
-                record.update(last_eval.as_dict())
+                record.update(last_eval.as_dict(f"{self.eval_set.split}_"))
                 improved = last_eval.top1 > self.best_top1
                 self.best_top1 = max(self.best_top1, last_eval.top1)
             else:
@@ -458,8 +467,8 @@ class Trainer:
     def evaluate(self) -> EvalResult:
         return evaluate(
             self.model,
-            self.test_set.images,
-            self.test_set.labels,
+            self.eval_set.images,
+            self.eval_set.labels,
             self.eval_transform,
             self.config.data.eval_batch_size,
             self.device,
@@ -500,9 +509,10 @@ class Trainer:
     def _print_epoch(self, record: dict[str, Any]) -> None:
         if not self.config.train.progress:
             return
+        split = self.eval_set.split
         test = (
-            f" test top1 {record['test_top1']:.2f} top5 {record['test_top5']:.2f}"
-            if "test_top1" in record
+            f" {split} top1 {record[f'{split}_top1']:.2f} top5 {record[f'{split}_top5']:.2f}"
+            if f"{split}_top1" in record
             else ""
         )
         print(
@@ -519,6 +529,7 @@ class Trainer:
             "model": self.config.model.name,
             "epochs": self.config.train.epochs,
             "seed": self.config.train.seed,
+            "eval_split": self.eval_set.split,
             "final_top1": last_eval.top1 if last_eval else None,
             "final_top5": last_eval.top5 if last_eval else None,
             "best_top1": self.best_top1 if self.best_top1 > -math.inf else None,

@@ -19,6 +19,12 @@ def validate_config(config: Config, check_teacher: bool = True) -> None:
     MODELS.get(config.model.name)  # unknown model -> UnknownNameError listing the choices
     _positive("data.batch_size", config.data.batch_size)
     _positive("data.eval_batch_size", config.data.eval_batch_size)
+    if config.data.val_size < 0:
+        raise ConfigError(f"data.val_size must be >= 0 (0: no validation split), got {config.data.val_size}")
+    if config.data.eval_split not in ("test", "val"):
+        raise ConfigError(f"data.eval_split must be 'test' or 'val', got {config.data.eval_split!r}")
+    if config.data.eval_split == "val" and config.data.val_size == 0:
+        raise ConfigError("data.eval_split=val needs a validation split: set data.val_size (e.g. 5000)")
     _positive("train.epochs", config.train.epochs)
     _positive("train.log_every", config.train.log_every)
     _positive("train.eval_every", config.train.eval_every)
