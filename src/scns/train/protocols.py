@@ -362,7 +362,36 @@ def with_seeds(cells: list[Cell], seeds: list[int]) -> list[Cell]:
     return out
 
 
-PROTOCOLS = {"cpu-quick": cpu_quick, "gpu": gpu, "paper": paper}
+#: The decisive experiment's held-out split: 5,000 CIFAR-100 training images (50 per class), the same for
+#: the teacher and every student, so settings are chosen without reading the test split.
+DECISIVE_SPLIT = {"data.val_size": 5000, "data.val_seed": 0}
+
+
+def decisive() -> list[Cell]:
+    """The decisive experiment (BENCHMARKS.md s. 7): a real CIFAR-100 teacher trained on 45,000 images
+    and evaluated on the 5,000 held out (the test split is read only by the pre-registered runs)."""
+    teacher = Cell(
+        name="c100-teacher-resnet56",
+        settings=("teacher",),
+        method="teacher",
+        seed=0,
+        overrides={
+            **DECISIVE_SPLIT,
+            "data.dataset": "cifar100",
+            "data.batch_size": 128,
+            "data.eval_split": "val",
+            "model.name": "resnet56",
+            "optim.lr": 0.1,
+            "optim.schedule": "cosine",
+            "optim.weight_decay": 5e-4,
+            "train.epochs": 60,
+            "train.seed": 0,
+        },
+    )
+    return [teacher]
+
+
+PROTOCOLS = {"cpu-quick": cpu_quick, "gpu": gpu, "paper": paper, "decisive": decisive}
 
 
 def get_protocol(name: str) -> list[Cell]:
