@@ -66,29 +66,33 @@ class BankContrast(nn.Module):
         neg = self.bank.scores(anchor, neg_idx)  # [B, K]
         stats = {"neg_sim": neg.detach().mean(), "pos_sim": pos.detach().mean(), "neg_scores": neg.detach()}
         if self.mixup is not None:
-            neg = torch.cat([neg, self._pseudo_negative_scores(anchor, neg_idx, neg, generator)], dim=1)
+            neg = torch.cat([neg, self._pseudo_negative_scores(anchor, neg_idx, neg, pos, generator)], dim=1)
         return self.criterion(pos, neg), stats
 
     def _pseudo_negative_scores(
-        self, anchor: Tensor, neg_idx: Tensor, neg: Tensor, generator: torch.Generator | None
+        self, anchor: Tensor, neg_idx: Tensor, neg: Tensor, pos: Tensor, generator: torch.Generator | None
     ) -> Tensor:
-        """[B, M] scores of the anchors against their latent-mixup pseudo-negatives.
+        """[B, M] scores of the anchors [B, D] against their latent-mixup pseudo-negatives.
 
         Only the mixing partners' rows are read from the bank: the hardest ``pool`` negatives or,
-        without ``hardest``, the first ``pool`` columns (negatives are i.i.d. draws, so these are a
-        uniformly random subset).
+        without ``hardest``, ``pool`` distinct columns of neg_idx [B, K] picked uniformly at random
+        (columns may be grouped by mixture component, so the first ones are not a random subset).
+        With ``cap_above_positive`` the pseudo-negatives scoring above the positive pos [B] get
+        ``-inf`` (no softmax mass, no gradient).
         """
         mixup = self.mixup
         assert mixup is not None
+        b, k = neg_idx.shape
         pool = max(mixup.num, 2) if mixup.mode == "negatives" else mixup.num
-        pool = min(pool, neg_idx.shape[1])
+        pool = min(pool, k)
         if mixup.hardest:
             cols = neg.detach().topk(pool, dim=1).indices
         else:
-            cols = torch.arange(pool, device=neg_idx.device).expand(neg_idx.shape[0], -1)
+            keys = torch.rand((b, k), generator=generator, device=neg_idx.device)
+            cols = keys.topk(pool, dim=1).indices
         partners = self.bank.gather(neg_idx.gather(1, cols)).to(anchor.dtype)  # [B, pool, D]
         pseudo = mixup(anchor, partners, neg.detach().gather(1, cols), generator)  # [B, M, D], no grad
-        return torch.bmm(pseudo, anchor.unsqueeze(2)).squeeze(2)
+        return mixup.cap(torch.bmm(pseudo, anchor.unsqueeze(2)).squeeze(2), pos)
 
     @torch.no_grad()
     def update(self, index: Tensor, z: Tensor) -> None:

@@ -22,9 +22,19 @@ FaissIndex = Literal["flat", "ivf"]
 class SampleTopKSampler(SamplerBase):
     """For every training sample, its ``top_k`` most cosine-similar samples of other classes.
 
-    Negatives are drawn uniformly, with replacement, from the anchor's table row. The table is
-    built by :meth:`refresh` from features [N, D] (the memory bank or a teacher's features);
-    the engine calls it every ``refresh_every`` epochs (see :meth:`should_refresh`).
+    The table is built by :meth:`refresh` from any features [N, D] (the memory bank in the
+    contrasted space, a teacher's features, ...); the engine calls it every ``refresh_every``
+    epochs (see :meth:`should_refresh`). Each anchor draws from the *usable* part of its row,
+    columns ``[ceil(skip_nearest * top_k), top_k)``, of length ``L = top_k - ceil(skip_nearest * top_k)``:
+
+    - ``k <= L``: k distinct entries, a uniformly random subset in random order (no duplicates);
+    - ``k > L``: every entry ``floor(k / L)`` or ``ceil(k / L)`` times (the ``k mod L`` extra
+      entries a uniformly random subset), in random positions;
+    - ``with_replacement=True``: the old i.i.d. uniform draws with replacement (duplicates even
+      when ``k <= L``), kept so earlier grids can be rerun.
+
+    In every mode each draw's marginal is uniform over the usable row, so
+    :meth:`log_prob` is ``-log L`` for an id in the anchor's usable row and ``-inf`` otherwise.
 
     Args:
         labels: int64 [N] training labels.
@@ -34,13 +44,22 @@ class SampleTopKSampler(SamplerBase):
             ``chunk_size * N`` floats (plus the [N, top_k] table), never N x N.
         backend: "torch" (exact, chunked) or "faiss" (needs ``pip install faiss-cpu``); with
             ``index="flat"`` both give the same table up to ties.
+        num_classes: C; default ``labels.max() + 1``.
         index: faiss index, "flat" (exact) or "ivf" (approximate inverted lists, for N in the
             millions; see :func:`knn_other_class_faiss`). Ignored by the torch backend.
         nlist: IVF cells (default about ``4 * sqrt(N)``). nprobe: IVF cells scanned per query.
-        num_classes: C; default ``labels.max() + 1``.
+        skip_nearest: fraction in [0, 1) of each row's nearest neighbours never drawn (a
+            false-negative guard: the closest other-class samples are often near-duplicates of
+            the anchor's class). At least one column must stay usable.
+        with_replacement: draw i.i.d. with replacement (the behaviour before draws without
+            replacement existed); default False.
 
     Attributes:
         table: int32 [N, top_k] neighbour ids, most similar first (``None`` before refresh).
+        usable: L, the number of columns draws come from.
+
+    Memory: the table plus a row-sorted int32 copy of its usable columns (for :meth:`log_prob`),
+    ``4 * N * (top_k + L)`` bytes.
     """
 
     def __init__(
@@ -54,6 +73,8 @@ class SampleTopKSampler(SamplerBase):
         index: FaissIndex = "flat",
         nlist: int | None = None,
         nprobe: int = 32,
+        skip_nearest: float = 0.0,
+        with_replacement: bool = False,
     ) -> None:
         self.index = ClassIndex(labels, num_classes)
         self.index.require_negatives()
@@ -75,6 +96,7 @@ class SampleTopKSampler(SamplerBase):
             raise ValueError(f"nlist must be in [1, N={self.index.n}], got {nlist}")
         if nprobe < 1:
             raise ValueError(f"nprobe must be >= 1, got {nprobe}")
+        self.skip = skipped_columns(skip_nearest, int(top_k))
         self.faiss_index, self.nlist, self.nprobe = index, nlist, int(nprobe)
         self.top_k, self.refresh_every, self.chunk_size, self.backend = (
             int(top_k),
@@ -82,16 +104,32 @@ class SampleTopKSampler(SamplerBase):
             int(chunk_size),
             backend,
         )
+        self.skip_nearest, self.with_replacement = float(skip_nearest), bool(with_replacement)
         self.table: Tensor | None = None
+        self._sorted: Tensor | None = None  # int32 [N, L]: the usable columns, each row ascending
+
+    @property
+    def usable(self) -> int:
+        """L: the columns ``[skip, top_k)`` of each row that draws come from."""
+        return self.top_k - self.skip
 
     def should_refresh(self, epoch: int) -> bool:
         return self.table is None or epoch % self.refresh_every == 0
 
     @torch.no_grad()
     def refresh(self, features: Tensor) -> None:
-        """Rebuild the table from features [N, D] (cosine similarity; rows are normalised here)."""
+        """Rebuild the table from features [N, D] of any float dtype (cosine similarity; rows are
+        normalised here, and bfloat16/float16 features are ranked in float32).
+
+        Raises:
+            ValueError: on a wrong shape, or when some row is all zero or not finite (a bank
+                that is not filled yet has no neighbours to rank: fill it first).
+        """
         if features.dim() != 2 or features.shape[0] != self.index.n:
             raise ValueError(f"features must be [N={self.index.n}, D], got {tuple(features.shape)}")
+        if not features.dtype.is_floating_point:
+            raise ValueError(f"features must be a float tensor, got {features.dtype}")
+        check_rankable(features.detach())
         if self.backend == "faiss":  # normalises its own class-sorted copy: one N x D copy fewer
             table = knn_other_class_faiss(
                 features,
@@ -107,15 +145,46 @@ class SampleTopKSampler(SamplerBase):
             if feats.dtype not in (torch.float32, torch.float64):  # a bf16/fp16 bank: rank in float32
                 feats = feats.float()
             table = knn_other_class(F.normalize(feats, dim=1), self.index.labels, self.top_k, self.chunk_size)
-        self.table = table.to(torch.int32)
+        self._set_table(table)
 
-    def _sample(self, index: Tensor, labels: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
+    def _set_table(self, table: Tensor) -> None:
+        self.table = table.to(device=self.index.device, dtype=torch.int32)
+        self._sorted = self.table[:, self.skip :].sort(dim=1).values
+
+    def _require_table(self) -> Tensor:
         if self.table is None:
             raise RuntimeError(
                 "SampleTopKSampler has no table yet: call refresh(features [N, D]) before sample()"
             )
-        cols = uniform_below(torch.tensor(self.top_k, device=index.device), (index.shape[0], k), generator)
-        return self.table.index_select(0, index).gather(1, cols).long()
+        return self.table
+
+    def _sample(self, index: Tensor, labels: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
+        rows = self._require_table().index_select(0, index)[:, self.skip :]  # [B, L]
+        if self.with_replacement:
+            cols = uniform_below(
+                torch.tensor(self.usable, device=index.device), (index.shape[0], k), generator
+            )
+        else:
+            cols = spread_columns(index.shape[0], self.usable, k, generator, index.device)
+        return rows.gather(1, cols).long()
+
+    @torch.no_grad()
+    def log_prob(self, index: Tensor, labels: Tensor, neg_idx: Tensor) -> Tensor:
+        """log q(id | anchor) of any ids: index, labels [B], neg_idx [B, K] -> float32 [B, K].
+
+        ``-log L`` where ``neg_idx`` is in the anchor's usable row (the marginal of every draw
+        mode), ``-inf`` elsewhere; ids drawn by another sampler are answered the same way (a
+        binary search in the row-sorted copy of the table).
+        """
+        check_log_prob_args(index, labels, neg_idx)
+        self._require_table()
+        assert self._sorted is not None
+        rows = self._sorted.index_select(0, index.long())  # [B, L] ascending
+        ids = neg_idx.clamp(-1, self.index.n).to(torch.int32)  # out-of-range ids stay out of the row
+        pos = torch.searchsorted(rows, ids).clamp_max_(self.usable - 1)
+        hit = rows.gather(1, pos) == ids
+        inside = torch.tensor(-math.log(self.usable), dtype=torch.float32, device=hit.device)
+        return torch.where(hit, inside, torch.tensor(float("-inf"), device=hit.device))
 
     def state_dict(self) -> dict[str, Any]:
         return {} if self.table is None else {"table": self.table}
@@ -129,15 +198,93 @@ class SampleTopKSampler(SamplerBase):
             raise ValueError(
                 f"table shape {tuple(table.shape)} does not match this sampler's [N={self.index.n}, top_k={self.top_k}]"
             )
-        self.table = None if table is None else table.to(device=self.index.device, dtype=torch.int32)
+        if table is None:
+            self.table = self._sorted = None
+        else:
+            self._set_table(table)  # the sorted copy is derived, so it is rebuilt, not stored
 
     def describe(self) -> str:
         state = "built" if self.table is not None else "not built"
         backend = self.backend if self.backend == "torch" else f"faiss {self.faiss_index}"
+        skip = f", skip nearest {self.skip}" if self.skip else ""
+        draws = "with replacement" if self.with_replacement else "without replacement"
         return (
-            f"sample top-{self.top_k} ({backend}, refresh every {self.refresh_every} epoch(s), table {state}), "
-            f"N={self.index.n}"
+            f"sample top-{self.top_k} ({backend}{skip}, {draws}, refresh every {self.refresh_every} "
+            f"epoch(s), table {state}), N={self.index.n}"
         )
+
+
+def skipped_columns(skip_nearest: float, top_k: int) -> int:
+    """``ceil(skip_nearest * top_k)``: leading table columns a row never draws from.
+
+    Raises ValueError unless ``skip_nearest`` is in [0, 1) and leaves at least one column.
+    """
+    if not 0.0 <= skip_nearest < 1.0:
+        raise ValueError(f"skip_nearest must be a fraction in [0, 1), got {skip_nearest}")
+    skip = math.ceil(round(skip_nearest * top_k, 9))  # round: 0.3 * 10 is 3.0000000000000004
+    if skip >= top_k:
+        raise ValueError(
+            f"skip_nearest={skip_nearest} skips all {top_k} neighbours (ceil(skip_nearest * top_k) = "
+            f"{skip}); lower it below {(top_k - 1) / top_k:.4g} or raise top_k"
+        )
+    return skip
+
+
+def spread_columns(
+    rows: int,
+    length: int,
+    k: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Column positions for k draws from each of ``rows`` rows of ``length`` entries, spread as
+    evenly as possible: int64 [rows, k] in [0, length).
+
+    ``k <= length``: k distinct columns, a uniformly random subset in uniformly random order
+    (the top k of float64 uniform keys). ``k > length``: every column ``k // length`` times plus
+    a uniformly random subset of ``k % length`` columns once more, shuffled into random
+    positions. Each position's marginal is uniform over the row in both cases.
+    """
+    keys = torch.rand((rows, length), dtype=torch.float64, generator=generator, device=device)
+    if k <= length:
+        return keys.topk(k, dim=1).indices
+    whole, extra = divmod(k, length)
+    every = torch.arange(length, device=keys.device).repeat(whole).expand(rows, -1)
+    cols = torch.cat([every, keys.topk(extra, dim=1).indices], dim=1)
+    order = torch.rand((rows, k), dtype=torch.float64, generator=generator, device=device).argsort(dim=1)
+    return cols.gather(1, order)
+
+
+def check_rankable(features: Tensor) -> None:
+    """Raise ValueError naming the rows of features [N, D] that cannot be ranked by cosine:
+    all-zero rows (e.g. a bank allocated but not filled yet) and rows with NaN or inf."""
+    wide = torch.promote_types(features.dtype, torch.float32)  # bf16/fp16 summed in float32, no copy
+    norms = torch.linalg.vector_norm(features, dim=1, dtype=wide)
+    zero, broken = norms == 0, ~torch.isfinite(norms)
+    n_zero, n_broken = int(zero.sum()), int(broken.sum())
+    if n_zero or n_broken:
+        first = torch.nonzero(zero | broken).flatten()[:5].tolist()
+        raise ValueError(
+            f"cannot build a kNN table: {n_zero} all-zero and {n_broken} non-finite feature row(s) "
+            f"of {features.shape[0]} (first rows {first}); cosine similarity ranks nothing there. "
+            "Refresh from a filled bank (prefill it, or refresh after its rows have been updated)."
+        )
+
+
+def check_log_prob_args(index: Tensor, labels: Tensor, neg_idx: Tensor) -> None:
+    """Raise ValueError unless index, labels are integer [B] and neg_idx integer [B, K]."""
+    if (
+        index.dim() != 1
+        or labels.shape != index.shape
+        or neg_idx.dim() != 2
+        or neg_idx.shape[0] != index.shape[0]
+    ):
+        raise ValueError(
+            "log_prob expects index [B], labels [B] and neg_idx [B, K], got "
+            f"{tuple(index.shape)}, {tuple(labels.shape)} and {tuple(neg_idx.shape)}"
+        )
+    if any(t.dtype.is_floating_point or t.dtype == torch.bool for t in (index, labels, neg_idx)):
+        raise ValueError(f"log_prob needs integer ids, got {index.dtype}, {labels.dtype} and {neg_idx.dtype}")
 
 
 def knn_other_class(features: Tensor, labels: Tensor, top_k: int, chunk_size: int = 1024) -> Tensor:
