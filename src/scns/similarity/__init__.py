@@ -12,6 +12,12 @@ Sources (``SIMILARITY_SOURCES``; a spec ``NAME[:ARG]`` builds one):
 
 Every matrix is float32 [C, C], symmetric, with ``-inf`` on the diagonal (see ``base``).
 
+Top-k classes: :func:`topk_weights` (float64 [C, C], whole tie groups share the slots left at the
+k-th place, rows sum to k; never depends on class order) is what class-level negatives use;
+:func:`top_k` (int64 [C, k], ties broken by lower class id) is the legacy selection the earlier
+grids ran on; :func:`topk_tie_stats` counts how many rows and slots that legacy cut leaves to
+tie order.
+
 Example::
 
     from scns.similarity import class_similarity, top_k
@@ -20,7 +26,17 @@ Example::
 """
 
 from scns.similarity.api import class_similarity, load_similarity
-from scns.similarity.base import ClassSimilarity, SimilarityError, cosine_matrix, finalize_similarity, top_k
+from scns.similarity.base import (
+    DEFAULT_RTOL,
+    ClassSimilarity,
+    SimilarityError,
+    cosine_matrix,
+    finalize_similarity,
+    top_k,
+    topk_split,
+    topk_tie_stats,
+    topk_weights,
+)
 from scns.similarity.cache import SimilarityCache, cache_key, default_cache_dir
 from scns.similarity.context import imageset_context
 from scns.similarity.registry import (
@@ -41,6 +57,7 @@ from scns.similarity.model_outputs import collect_outputs  # noqa: E402
 from scns.similarity.prototypes import class_prototypes, prototype_similarity  # noqa: E402
 
 __all__ = [
+    "DEFAULT_RTOL",
     "SIMILARITY_SOURCES",
     "ClassSimilarity",
     "SimilarityCache",
@@ -64,4 +81,7 @@ __all__ = [
     "register_source",
     "spec_help",
     "top_k",
+    "topk_split",
+    "topk_tie_stats",
+    "topk_weights",
 ]

@@ -17,6 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+DEFAULT_RTOL = 1e-6
+"""Relative tolerance under which two similarity values count as tied (absolute below 1)."""
+
 
 class SimilarityError(RuntimeError):
     """A user-facing failure of a similarity source (missing extra or data, unknown words, bad input).
@@ -96,11 +99,25 @@ def finalize_similarity(matrix: Tensor, class_names: list[str] | None = None) ->
     return s.masked_fill_(~off, float("-inf")).contiguous()
 
 
-def top_k(sim: Tensor, k: int) -> Tensor:
-    """The ``k`` most similar other classes of every class.
+def _check_square(sim: Tensor) -> int:
+    if sim.dim() != 2 or sim.shape[0] != sim.shape[1]:
+        raise ValueError(f"sim must be a square [C, C] matrix, got shape {list(sim.shape)}")
+    return sim.shape[0]
 
-    Ties are broken by the lower class id (stable sort), so the result is deterministic; the class
-    itself is never returned, whatever its diagonal value.
+
+def _check_k(k: int, c: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= c - 1:
+        raise ValueError(f"k must be an integer in [1, {c - 1}] for {c} classes (at most C - 1), got {k!r}")
+
+
+def top_k(sim: Tensor, k: int) -> Tensor:
+    """The ``k`` most similar other classes of every class, ties broken by class id (legacy).
+
+    Ties are broken by the lower class id (stable sort), so the result is deterministic but
+    depends on class order wherever the k-th place falls inside a tie (81 of 100 CIFAR-100
+    WordNet rows at k = 10). This is the selection the earlier grids ran on; new code wants
+    :func:`topk_weights` (whole tie groups, order-free). The class itself is never returned,
+    whatever its diagonal value.
 
     Args:
         sim: [C, C] similarity (diagonal ignored).
@@ -112,14 +129,88 @@ def top_k(sim: Tensor, k: int) -> Tensor:
     Raises:
         ValueError: ``sim`` not square, or ``k`` outside ``[1, C - 1]`` (the message names C - 1).
     """
-    if sim.dim() != 2 or sim.shape[0] != sim.shape[1]:
-        raise ValueError(f"sim must be a square [C, C] matrix, got shape {list(sim.shape)}")
-    c = sim.shape[0]
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= c - 1:
-        raise ValueError(f"k must be an integer in [1, {c - 1}] for {c} classes (at most C - 1), got {k!r}")
+    c = _check_square(sim)
+    _check_k(k, c)
     order = torch.sort(sim.float(), dim=1, descending=True, stable=True).indices  # [C, C]
     not_self = order != torch.arange(c, device=sim.device)[:, None]
     return order[not_self].view(c, c - 1)[:, :k]
+
+
+def topk_split(similarity: Tensor, k: int, *, rtol: float = DEFAULT_RTOL) -> tuple[Tensor, Tensor]:
+    """Each row's classes strictly above its k-th most similar other class, and the tie group at k.
+
+    ``s_k`` is the k-th largest value of row ``c`` over the other classes; values within
+    ``tol = rtol * max(1, |s_k|)`` of ``s_k`` form the tie group straddling the k-th place.
+    Both sets depend only on the values, never on class order.
+
+    Args:
+        similarity: [C, C] (diagonal ignored; off-diagonal must be finite).
+        k: ``1 <= k <= C - 1``.
+        rtol: relative tie tolerance (absolute below magnitude 1), >= 0.
+
+    Returns:
+        (above bool [C, C], tied bool [C, C]), disjoint, False on the diagonal; per row
+        ``above.sum() < k <= above.sum() + tied.sum()``.
+    """
+    c = _check_square(similarity)
+    _check_k(k, c)
+    if not rtol >= 0:
+        raise ValueError(f"rtol must be >= 0, got {rtol}")
+    s = similarity.detach().to(torch.float64)
+    off = ~torch.eye(c, dtype=torch.bool, device=s.device)
+    if not bool(torch.isfinite(s[off]).all()):
+        raise ValueError("similarity must be finite off the diagonal (found NaN or inf)")
+    s = s.masked_fill(~off, float("-inf"))
+    kth = torch.topk(s, k, dim=1).values[:, k - 1 : k]  # [C, 1]: a value, so order-free
+    tol = rtol * kth.abs().clamp_min(1.0)
+    above = (s > kth + tol) & off
+    tied = ((s - kth).abs() <= tol) & off
+    return above, tied
+
+
+def topk_weights(similarity: Tensor, k: int, *, rtol: float = DEFAULT_RTOL) -> Tensor:
+    """Tie-aware top-k class weights: whole tie groups, never broken by class id.
+
+    Row ``c`` gives weight 1 to every other class strictly more similar than its k-th most
+    similar other class, and the tie group straddling the k-th place (see :func:`topk_split`)
+    shares the remaining ``k - n_above`` slots equally; 0 elsewhere and on the diagonal. Every
+    row sums to ``k`` (up to float64 rounding), and permuting the classes permutes the result:
+    ``topk_weights(S[p][:, p], k) == topk_weights(S, k)[p][:, p]``.
+
+    Use this for class-level negatives; :func:`top_k` is the old, order-dependent selection
+    (ties broken by lower class id) kept so earlier grids can be rerun.
+
+    Args:
+        similarity: [C, C] (diagonal ignored; off-diagonal must be finite).
+        k: expected number of classes per row, ``1 <= k <= C - 1``.
+        rtol: relative tie tolerance: values within ``rtol * max(1, |s_k|)`` of the k-th value tie.
+
+    Returns:
+        float64 [C, C] weights in [0, 1], on the similarity's device.
+    """
+    above, tied = topk_split(similarity, k, rtol=rtol)
+    n_above = above.sum(1, keepdim=True).to(torch.float64)
+    share = (k - n_above) / tied.sum(1, keepdim=True).to(torch.float64)  # tied.sum >= 1
+    return above.to(torch.float64) + tied.to(torch.float64) * share
+
+
+def topk_tie_stats(similarity: Tensor, k: int, *, rtol: float = DEFAULT_RTOL) -> dict[str, int]:
+    """How much an order-based top-k (:func:`top_k`) depends on tie order.
+
+    Returns:
+        ``rows_cut``: rows whose k-th place falls inside a tie group larger than the slots left
+        for it; ``slots_by_order``: top-k slots such rows fill by tie order (``k - n_above``
+        each); ``rows``: C; ``slots``: C * k.
+    """
+    above, tied = topk_split(similarity, k, rtol=rtol)
+    n_above, n_tied = above.sum(1), tied.sum(1)
+    cut = n_above + n_tied > k
+    return {
+        "rows": int(above.shape[0]),
+        "slots": int(above.shape[0]) * k,
+        "rows_cut": int(cut.sum()),
+        "slots_by_order": int((k - n_above)[cut].sum()),
+    }
 
 
 @dataclass(frozen=True)
@@ -142,8 +233,12 @@ class ClassSimilarity:
             raise SimilarityError(f"matrix is {list(self.matrix.shape)} but there are {c} class names")
 
     def top_k(self, k: int) -> Tensor:
-        """int64 [C, k] most similar other classes, most similar first (see :func:`top_k`)."""
+        """int64 [C, k] most similar other classes, ties by class id (legacy; see :func:`top_k`)."""
         return top_k(self.matrix, k)
+
+    def topk_weights(self, k: int, *, rtol: float = DEFAULT_RTOL) -> Tensor:
+        """float64 [C, C] tie-aware top-k weights (see :func:`topk_weights`)."""
+        return topk_weights(self.matrix, k, rtol=rtol)
 
     def index(self, name: str) -> int:
         """The class id of ``name``; ``SimilarityError`` lists close names when it is unknown."""
