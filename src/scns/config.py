@@ -147,6 +147,11 @@ class DistillConfig:
 
     ``method``: student (CE only) | kd (Hinton) | crd | crd+kd. Weights left ``None`` take the CRD
     benchmark's defaults for the method: CE 1 (0.1 for kd), KD 0.9 for kd and 1 for crd+kd.
+
+    ``teacher_mode``: how the frozen teacher's forward runs (``scns.models.frozen``): auto (per
+    device: fused-cl on CPU, fused-cl-bf16 on CUDA) | eager (the plain forward) | fused (conv+BN
+    folded, inference mode) | fused-cl (fused + channels_last) | fused-cl-bf16 (+ bf16 autocast)
+    | fused-cl-compile (+ torch.compile). The mode used is recorded in the run's summary.json.
     """
 
     teacher: str | None = None
@@ -155,6 +160,7 @@ class DistillConfig:
     ce_weight: float | None = None
     kd_weight: float | None = None
     kd_temperature: float = 4.0
+    teacher_mode: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,11 @@ DISTILL_FLAGS: tuple[Flag, ...] = (
     Flag("--kd-temperature", "distill.kd_temperature", "Hinton KD temperature", type=float),
     Flag("--ce-weight", "distill.ce_weight", "cross-entropy weight (default per method)", type=float),
     Flag("--kd-weight", "distill.kd_weight", "KD weight (default per method)", type=float),
+    Flag(
+        "--teacher-mode",
+        "distill.teacher_mode",
+        "frozen-teacher path: auto | eager | fused | fused-cl | fused-cl-bf16 | fused-cl-compile",
+    ),
 )
 
 TRAIN_FLAGS = (

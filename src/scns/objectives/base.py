@@ -59,6 +59,10 @@ class Objective(nn.Module):
         negatives = getattr(self, "negatives", None)
         return negatives.epoch_stats() if negatives is not None else {}
 
+    def summary_info(self) -> dict[str, Any]:
+        """Facts about how the run computed its steps, merged into the run's summary.json."""
+        return {}
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters the optimizer updates (frozen parts such as a teacher excluded)."""
         return [p for p in self.parameters() if p.requires_grad]

@@ -30,7 +30,10 @@ class DistillObjective(Objective):
     the teacher's body stays frozen) and keeps one memory bank per side. The student's anchor is
     contrasted against the teacher bank (positive: the same sample's teacher entry) and the
     teacher's anchor against the student bank, with the same negative ids for both directions.
-    The teacher stays in eval mode whatever ``train()`` is called with and never gets gradients.
+    The teacher stays in eval mode whatever ``train()`` is called with and never gets gradients;
+    it runs only when a term needs it (KD or CRD weight non-zero), so ``student`` costs what
+    training the student alone costs. ``teacher`` may be a plain network or a
+    :class:`~scns.models.frozen.FrozenNet` (its ``mode`` is reported by :meth:`summary_info`).
 
     Args:
         student, teacher: networks returning ``(logits, features)``.
@@ -70,6 +73,16 @@ class DistillObjective(Objective):
         self.negatives = negatives
         self._pending = None
 
+    @property
+    def uses_teacher(self) -> bool:
+        """Whether a step runs the teacher (only the KD and CRD terms read its outputs)."""
+        return bool(self.kd_weight or self.crd_weight)
+
+    def summary_info(self) -> dict[str, str]:
+        """``teacher_mode``: the frozen-teacher path the steps ran (``unused`` when none did)."""
+        mode = getattr(self.teacher, "mode", "eager") if self.uses_teacher else "unused"
+        return {"teacher_mode": mode}
+
     def train(self, mode: bool = True) -> DistillObjective:
         super().train(mode)
         self.teacher.eval()
@@ -92,8 +105,9 @@ class DistillObjective(Objective):
     def forward(self, batch: Batch) -> StepOutput:
         logits, features = self.model(batch.x)
         logits_f = logits.float()
-        with torch.no_grad():
-            t_logits, t_features = self.teacher(batch.x)
+        if self.uses_teacher:
+            with torch.no_grad():
+                t_logits, t_features = self.teacher(batch.x)
         parts = {}
         stats = {}
         if self.ce_weight:

@@ -15,6 +15,7 @@ from scns.config import Config, ConfigError
 from scns.data.augment import BatchTransform
 from scns.data.datasets import get_spec
 from scns.data.imageset import ImageSet
+from scns.models.frozen import freeze_for_inference
 from scns.objectives import Objective, build_objective
 from scns.objectives.build import contrast_weight, needs_features, needs_similarity
 from scns.train.checkpoint import CheckpointError, load_trained_model
@@ -65,6 +66,7 @@ def make_objective(config: Config, model: nn.Module, train_set: ImageSet, device
     sample_features = None
     if distill:
         teacher, _ = load_teacher(config, train_set, device)
+        teacher = freeze_for_inference(teacher, device, config.distill.teacher_mode)
     similarity = None
     if contrastive and contrast.similarity:
         similarity = resolve_similarity(contrast.similarity, train_set, config, device)

@@ -64,6 +64,7 @@ def validate_method(config: Config) -> None:
     from scns.data import get_spec
     from scns.losses import LOSSES
     from scns.memory import BANK_DTYPES
+    from scns.models.frozen import TEACHER_MODES
     from scns.objectives.build import OBJECTIVES, contrast_weight, sampler_names
     from scns.objectives.distill import METHODS
     from scns.sampling import SAMPLERS
@@ -77,6 +78,11 @@ def validate_method(config: Config) -> None:
     if distill and config.distill.method not in METHODS:
         raise ConfigError(
             f"unknown distill.method '{config.distill.method}'. Valid choices: {', '.join(METHODS)}"
+        )
+    if distill and config.distill.teacher_mode not in TEACHER_MODES:
+        raise ConfigError(
+            f"unknown distill.teacher_mode '{config.distill.teacher_mode}'. "
+            f"Valid choices: {', '.join(TEACHER_MODES)}"
         )
     if c.weight is not None and c.weight < 0:
         raise ConfigError(f"contrast.weight must be >= 0, got {c.weight}")
