@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -112,3 +113,78 @@ def test_hardest_needs_enough_negatives(batch) -> None:
 def test_registry() -> None:
     mix = NEGATIVE_TRANSFORMS.build("latent_mixup", num=4, alpha=0.3, mode="negatives")
     assert isinstance(mix, LatentMixup) and (mix.num, mix.alpha, mix.mode) == (4, 0.3, "negatives")
+
+
+LAM_MAX = 0.4
+
+
+def _folded_beta_cdf(alpha: float, lam_max: float):
+    """CDF of ``2 lam_max min(b, 1 - b)``, b ~ Beta(alpha, alpha): ``2 I_{x / (2 lam_max)}(alpha, alpha)``."""
+    special = pytest.importorskip("scipy.special")
+    return lambda x: np.clip(2 * special.betainc(alpha, alpha, np.asarray(x) / (2 * lam_max)), 0.0, 1.0)
+
+
+@pytest.mark.parametrize("alpha", [0.2, 1.0, 3.0])
+def test_beta_lambda_follows_the_folded_scaled_beta(alpha: float) -> None:
+    """KS test of 20,000 draws against the closed-form CDF (fixed seed, p-value floor 1e-3)."""
+    stats = pytest.importorskip("scipy.stats")
+    mix = LatentMixup(num=1, alpha=alpha, lam_dist="beta", lam_max=LAM_MAX)
+    lam = mix.sample_lam((20000,), torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
+    assert lam.min() >= 0 and lam.max() <= LAM_MAX
+    assert stats.kstest(lam, _folded_beta_cdf(alpha, LAM_MAX)).pvalue > 1e-3
+    if alpha != 1.0:  # the test has power: the draws are far from U(0, lam_max)
+        assert stats.kstest(lam, stats.uniform(0, LAM_MAX).cdf).pvalue < 1e-6
+
+
+def test_uniform_lambda_is_the_old_draw() -> None:
+    mix = LatentMixup(num=3, alpha=0.3)
+    assert mix.lam_dist == "uniform"
+    got = mix.sample_lam((4, 3, 1), torch.Generator().manual_seed(5))
+    assert torch.equal(got, 0.3 * torch.rand((4, 3, 1), generator=torch.Generator().manual_seed(5)))
+
+
+@pytest.mark.parametrize("mode", ["anchor", "negatives"])
+def test_beta_mixes_stay_below_lam_max(batch, mode: str) -> None:
+    anchor, neg, scores = batch
+    mix = LatentMixup(num=3, alpha=2.0, mode=mode, lam_dist="beta", lam_max=0.3)
+    out = mix(anchor, neg, scores, torch.Generator().manual_seed(6))
+    hardest = scores.argsort(dim=1, descending=True)[:, :3]
+    for b in range(B):
+        for j in range(3):
+            first = neg[b, hardest[b, j]]
+            others = (
+                [anchor[b].detach()]
+                if mode == "anchor"
+                else [neg[b, o] for o in hardest[b] if o != hardest[b, j]]
+            )
+            fits = []
+            for other in others:
+                lam, residual = _decompose(out[b, j], first, other)
+                fits.append(residual < 1e-10 and 0 <= lam <= 0.3)
+            assert sum(fits) == 1
+
+
+def test_cap_sets_scores_above_the_positive_to_minus_inf() -> None:
+    g = torch.Generator().manual_seed(7)
+    scores, pos = torch.randn(6, 9, generator=g), torch.randn(6, generator=g)
+    assert LatentMixup(num=2).cap(scores, pos) is scores  # off by default
+    capped = LatentMixup(num=2, cap_above_positive=True).cap(scores, pos)
+    for b in range(6):
+        for m in range(9):
+            want = float("-inf") if scores[b, m] > pos[b] else scores[b, m].item()
+            assert capped[b, m].item() == want
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"lam_dist": "gauss"}, "lam_dist"),
+        ({"lam_dist": "beta", "lam_max": 0.5}, r"lam_max must be in \(0, 0.5\)"),
+        ({"lam_dist": "beta", "alpha": 0.0}, "concentration"),
+        ({"alpha": 0.7}, "lam_dist='beta'"),
+    ],
+)
+def test_beta_argument_errors(kwargs, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        LatentMixup(num=2, **kwargs)
+    assert LatentMixup(num=2, alpha=4.0, lam_dist="beta").alpha == 4.0  # any concentration > 0
