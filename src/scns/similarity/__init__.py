@@ -9,6 +9,15 @@ Sources (``SIMILARITY_SOURCES``; a spec ``NAME[:ARG]`` builds one):
 * ``prototypes:RUN_DIR``: cosine of a trained model's per-class mean features (training split).
 * ``confusion:RUN_DIR``: symmetrised confusion of a trained model on held-out data.
 * ``hierarchy[:TIEBREAK]``: 1 within a coarse group, 0 across, ties broken by another source.
+* ``teacher:prototypes|confusion``: in distillation, the loaded teacher's class prototypes or
+  soft-label confusion on the training set (no extra run).
+* ``bank`` (dynamic, training only): cosine of the memory bank's class means, each epoch.
+
+Composite specs (:mod:`scns.similarity.spec`): ``wordnet+glove`` orders by WordNet and breaks its
+ties with GloVe; ``glove:0.5+wordnet:0.5`` blends percentiles; ``glove:0.5+bank:0.5`` splits into
+a static part and a dynamic part (:class:`SimilaritySpec`: ``parse``, ``static_names``,
+``dynamic_names``, ``static_part``, ``combine``). Options ride in a spec as ``:KEY=VALUE``
+(``confusion:RUN_DIR:split=test``).
 
 Every matrix is float32 [C, C], symmetric, with ``-inf`` on the diagonal (see ``base``).
 
@@ -26,6 +35,7 @@ Example::
 """
 
 from scns.similarity.api import class_similarity, load_similarity
+from scns.similarity.bank import bank_class_similarity
 from scns.similarity.base import (
     DEFAULT_RTOL,
     ClassSimilarity,
@@ -55,15 +65,26 @@ from scns.similarity.glove import WordVectors  # noqa: E402
 from scns.similarity.hierarchy import hierarchy_similarity  # noqa: E402
 from scns.similarity.model_outputs import collect_outputs  # noqa: E402
 from scns.similarity.prototypes import class_prototypes, prototype_similarity  # noqa: E402
+from scns.similarity.spec import (  # noqa: E402
+    DYNAMIC_SOURCES,
+    SimilaritySpec,
+    SimilarityTerm,
+    lexicographic_similarity,
+    percentile_similarity,
+)
 
 __all__ = [
     "DEFAULT_RTOL",
+    "DYNAMIC_SOURCES",
     "SIMILARITY_SOURCES",
     "ClassSimilarity",
     "SimilarityCache",
     "SimilarityError",
     "SimilaritySource",
+    "SimilaritySpec",
+    "SimilarityTerm",
     "WordVectors",
+    "bank_class_similarity",
     "build_source",
     "cache_key",
     "class_prototypes",
@@ -75,8 +96,10 @@ __all__ = [
     "finalize_similarity",
     "hierarchy_similarity",
     "imageset_context",
+    "lexicographic_similarity",
     "load_similarity",
     "parse_spec",
+    "percentile_similarity",
     "prototype_similarity",
     "register_source",
     "spec_help",

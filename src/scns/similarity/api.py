@@ -38,8 +38,12 @@ def class_similarity(
     """Class-to-class similarity of ``class_names`` from a named source.
 
     Args:
-        source: a spec ``NAME[:ARG]``: ``glove``, ``wordnet[:wup|path|lch]``, ``text``,
-            ``prototypes:RUN_DIR``, ``confusion:RUN_DIR``, ``hierarchy[:TIEBREAK_SPEC]``.
+        source: a spec ``NAME[:ARG][:KEY=VALUE...]``: ``glove``, ``wordnet[:wup|path|lch]``,
+            ``text``, ``prototypes:RUN_DIR``, ``confusion:RUN_DIR``, ``hierarchy[:TIEBREAK_SPEC]``,
+            ``teacher:prototypes|confusion`` (distillation); or a composite of them:
+            ``wordnet+glove`` (ties of the first broken by the next) or ``glove:0.5+wordnet:0.5``
+            (a blend of percentiles); see :mod:`scns.similarity.spec`. ``bank`` terms are only
+            known during training (use :class:`~scns.similarity.spec.SimilaritySpec` there).
         class_names: the C class names, in label order.
         cache_dir: cache folder (default ``$SCNS_CACHE_DIR/similarity`` or
             ``~/.cache/scns/similarity``).
@@ -57,6 +61,12 @@ def class_similarity(
             resolve; the message says how to fix it.
     """
     names = _check_names(class_names)
+    from scns.similarity.spec import SimilaritySpec
+
+    spec = SimilaritySpec.parse(source)
+    if spec.mode != "single" or spec.is_dynamic:
+        return spec.compute(names, cache_dir=cache_dir, use_cache=use_cache, context=context, **options)
+    source = spec.terms[0].source  # a lone term's weight means nothing
     # Composite sources (hierarchy's tie-break) compute through this function again: same cache.
     src = build_source(source, {**(context or {}), "cache_dir": cache_dir, "use_cache": use_cache}, **options)
     fingerprint = src.fingerprint() if use_cache else None

@@ -8,9 +8,11 @@ A source is an object with
   in-memory encoder with no stable identity),
 * ``compute(class_names) -> Tensor [C, C]``: raw similarity scores.
 
-Factories are registered with :func:`register_source`; a spec string ``NAME[:ARG]`` builds one,
-``ARG`` filling the source's main option (``prototypes:RUN_DIR`` sets ``checkpoint``,
-``wordnet:lch`` sets ``metric``, ``hierarchy:glove`` sets ``tiebreak``).
+Factories are registered with :func:`register_source`; a spec string ``NAME[:ARG][:KEY=VALUE...]``
+builds one, ``ARG`` filling the source's main option (``prototypes:RUN_DIR`` sets ``checkpoint``,
+``wordnet:lch`` sets ``metric``, ``hierarchy:glove`` sets ``tiebreak``) and ``KEY=VALUE`` any other
+(``confusion:RUN_DIR:split=test``). Composite specs (``wordnet+glove``, ``glove:0.5+bank:0.5``) are
+parsed one level up, by :class:`scns.similarity.spec.SimilaritySpec`.
 """
 
 from __future__ import annotations
@@ -52,23 +54,41 @@ def register_source(
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"NAME[:ARG]"`` -> ``(name, {main_option: ARG})``.
+    """``"NAME[:ARG][:KEY=VALUE...]"`` -> ``(name, {main_option: ARG, KEY: VALUE, ...})``.
+
+    Trailing ``KEY=VALUE`` fields set other options as strings (the factory converts them), e.g.
+    ``confusion:runs/r1:split=test`` or ``teacher:confusion:temperature=4``; the fields before
+    them, joined by ``:``, are ARG (so ``hierarchy:wordnet:lch`` keeps ``wordnet:lch`` whole).
 
     Raises:
-        SimilarityError: unknown name, or an ARG for a source that takes none.
+        SimilarityError: unknown name, an ARG for a source that takes none, an empty key or value.
     """
-    name, sep, arg = str(spec).partition(":")
+    name, sep, rest = str(spec).partition(":")
     if name not in SIMILARITY_SOURCES:
         raise SimilarityError(SIMILARITY_SOURCES.unknown_message(name))
     if not sep:
         return name, {}
+    fields = rest.split(":")
+    options: dict[str, Any] = {}
+    while fields and "=" in fields[-1]:
+        key, _, value = fields.pop().partition("=")
+        if not key or not value:
+            raise SimilarityError(f"'{spec}': option fields are KEY=VALUE, got '{key}={value}'")
+        if key in options:
+            raise SimilarityError(f"'{spec}' sets {key} twice")
+        options[key] = value
+    arg = ":".join(fields)
+    if not fields:
+        return name, dict(reversed(options.items()))
     if name not in _SPEC_ARGS:
         raise SimilarityError(
             f"similarity source '{name}' takes no ':ARG' (got '{spec}'); write just '{name}'"
         )
     if not arg:
         raise SimilarityError(f"'{spec}': give the {_SPEC_ARGS[name]} after the colon")
-    return name, {_SPEC_ARGS[name]: arg}
+    if _SPEC_ARGS[name] in options:
+        raise SimilarityError(f"'{spec}' sets {_SPEC_ARGS[name]} twice")
+    return name, {_SPEC_ARGS[name]: arg, **dict(reversed(options.items()))}
 
 
 def spec_help() -> str:
