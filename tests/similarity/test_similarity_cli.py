@@ -145,4 +145,24 @@ def test_digits_needs_no_data_dir_and_model_source_runs(capsys, tmp_path: Path) 
     )
     assert code == 0, err
     (line,) = [r for r in out.splitlines() if r.startswith("3 ")]
-    assert len(line.split()) == 1 + 2 * 5
+    # an untrained model's confusion has many zero (tied) entries: the tie group is shown whole
+    from scns.similarity import load_similarity
+
+    table = load_similarity(f"confusion:{tmp_path / 'run'}", [str(i) for i in range(10)], device="cpu")
+    above, tied, share = table.neighbour_groups("3", 5)
+    shown = [f"{name} {score:.3f}" for name, score in above]
+    if share < 1:
+        shown.append(f"[tie {tied[0][1]:.3f}: {5 - len(above)} of {len(tied)}, {share:.2f} each:")
+    assert line.split(None, 1)[1].startswith("  ".join(shown))
+
+
+def test_top_shows_the_tie_group_and_its_shared_weight(capsys) -> None:
+    code, out, _ = _run(
+        capsys, "--dataset", "cifar100", "--source", "hierarchy", "--top", "3", "--class", "apple"
+    )
+    assert code == 0
+    assert (
+        "# ties at k=3: 100 of 100 rows cut inside a tie; the legacy id-ordered top-k fills 300 of 300" in out
+    )
+    (line,) = [row for row in out.splitlines() if row.startswith("apple")]
+    assert line.split(None, 1)[1] == "[tie 1.000: 3 of 4, 0.75 each: mushroom, orange, pear, sweet_pepper]"

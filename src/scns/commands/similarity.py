@@ -4,6 +4,7 @@ Examples::
 
     scns similarity --dataset cifar100 --source glove --top 5
     scns similarity --dataset cifar100 --source wordnet --class apple --class bus
+    scns similarity --dataset cifar100 --source wordnet+glove --top 10 --class apple
     scns similarity --dataset cifar100 --source hierarchy:wordnet --plot sim.png
     scns similarity --dataset cifar100 --compare glove wordnet text prototypes:runs/r1 --top 5
 """
@@ -25,8 +26,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="class-to-class similarity: nearest classes, heatmap, agreement of sources",
         description=(
             "Class similarity from a source spec: glove, wordnet[:wup|path|lch], text, "
-            "prototypes:RUN_DIR, confusion:RUN_DIR, hierarchy[:TIEBREAK_SOURCE]. "
-            "Matrices are cached (see --cache-dir)."
+            "prototypes:RUN_DIR, confusion:RUN_DIR (training split; :split=test warns), "
+            "hierarchy[:TIEBREAK_SOURCE]; composites wordnet+glove (ties of the first broken by "
+            "the next) and glove:0.5+wordnet:0.5 (a blend of percentiles). --top shows the tie "
+            "group at the k-th place. Matrices are cached (see --cache-dir)."
         ),
     )
     parser.add_argument("--dataset", required=True, choices=DATASETS, help="whose classes to compare")
@@ -36,7 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="dataset folder (default $SCNS_DATA_DIR); CIFAR class names ship with scns and need none",
     )
     parser.add_argument(
-        "--source", help="similarity source spec, e.g. glove, wordnet:lch, prototypes:runs/r1"
+        "--source",
+        help="similarity source spec, e.g. glove, wordnet:lch, wordnet+glove, glove:0.5+wordnet:0.5, prototypes:runs/r1",
     )
     parser.add_argument(
         "--top", type=int, default=5, metavar="K", help="nearest classes to show / compare (5)"
@@ -104,15 +108,36 @@ def _aliases(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def _print_neighbours(sim: Any, classes: list[str], chosen: list[str], k: int) -> None:
-    from scns.similarity import ClassSimilarity
+def _print_neighbours(sim: Any, classes: list[str], chosen: list[str], k: int, max_tied: int = 12) -> None:
+    """One line per class: its top-k, the tie group at the k-th place shown as a group.
+
+    ``[tie 0.421: 4 of 5, 0.80 each: can, cup, ...]`` means five classes share the value 0.421
+    at the k-th place and split the 4 slots left (tie-aware weights, see ``topk_weights``).
+    """
+    from scns.similarity import ClassSimilarity, topk_tie_stats
 
     table = ClassSimilarity(sim, classes)
+    stats = topk_tie_stats(sim, k)
+    print(
+        f"# ties at k={k}: {stats['rows_cut']} of {stats['rows']} rows cut inside a tie; the legacy "
+        f"id-ordered top-k fills {stats['slots_by_order']} of {stats['slots']} slots by class order"
+    )
     rows = chosen or classes
     width = max(len(c) for c in rows)
     for name in rows:
-        cells = "  ".join(f"{other} {score:.3f}" for other, score in table.neighbours(name, k))
-        print(f"{name:<{width}}  {cells}")
+        above, tied, share = table.neighbour_groups(name, k)
+        cells = [f"{other} {score:.3f}" for other, score in above]
+        if share == 1.0:
+            cells += [f"{other} {score:.3f}" for other, score in tied]
+        else:
+            names = [other for other, _ in tied]
+            more = f", ... +{len(names) - max_tied} more" if len(names) > max_tied else ""
+            slots = k - len(above)
+            cells.append(
+                f"[tie {tied[0][1]:.3f}: {slots} of {len(tied)}, {share:.2f} each: "
+                f"{', '.join(names[:max_tied])}{more}]"
+            )
+        print(f"{name:<{width}}  {'  '.join(cells)}")
 
 
 def _fmt(x: float) -> str:
@@ -120,7 +145,7 @@ def _fmt(x: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scns.similarity import SimilarityError, class_similarity, parse_spec
+    from scns.similarity import SimilarityError, SimilaritySpec, class_similarity
     from scns.similarity.agreement import pairwise_agreement
 
     if not args.source and not args.compare:
@@ -144,7 +169,12 @@ def run(args: argparse.Namespace) -> int:
     cache = {"cache_dir": args.cache_dir, "use_cache": not args.no_cache, "context": context}
 
     def compute(spec: str) -> Any:
-        options = {"aliases": aliases} if aliases and parse_spec(spec)[0] == "glove" else {}
+        terms = SimilaritySpec.parse(spec).terms
+        options = {}
+        if aliases and any(t.name == "glove" for t in terms):
+            if len(terms) > 1:
+                raise SimilarityError("--alias applies to a lone glove source, not to a composite spec")
+            options = {"aliases": aliases}
         return class_similarity(spec, classes, **cache, **options)
 
     if args.source:

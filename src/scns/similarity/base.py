@@ -251,8 +251,31 @@ class ClassSimilarity:
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise SimilarityError(f"unknown class '{name}'.{hint}") from None
 
+    def neighbour_groups(
+        self, name: str, k: int, *, rtol: float = DEFAULT_RTOL
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]], float]:
+        """Tie-aware neighbours of ``name`` (see :func:`topk_weights`).
+
+        Returns:
+            (above, tied, share): the classes strictly above the k-th value (weight 1 each) and
+            the tie group at the k-th place (``share`` = weight of each, ``(k - len(above)) /
+            len(tied)``), each as (name, score) pairs, most similar first, equal scores by name.
+        """
+        i = self.index(name)
+        above, tied = topk_split(self.matrix, k, rtol=rtol)
+
+        def listed(mask: Tensor) -> list[tuple[str, float]]:
+            pairs = [
+                (self.classes[j], float(self.matrix[i, j])) for j in torch.nonzero(mask[i]).flatten().tolist()
+            ]
+            return sorted(pairs, key=lambda p: (-p[1], p[0]))
+
+        up, tie = listed(above), listed(tied)
+        return up, tie, (k - len(up)) / len(tie)
+
     def neighbours(self, name: str, k: int) -> list[tuple[str, float]]:
-        """The ``k`` nearest classes of ``name`` with their scores, most similar first."""
+        """The ``k`` nearest classes of ``name`` with their scores, most similar first (legacy cut:
+        ties by class id; :meth:`neighbour_groups` shows the ties)."""
         i = self.index(name)
         ids = top_k(self.matrix, k)[i]
         return [(self.classes[j], float(self.matrix[i, j])) for j in ids.tolist()]
