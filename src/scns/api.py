@@ -31,7 +31,6 @@ from torch import Tensor, nn
 
 from scns.config import Config, ConfigError, ContrastConfig
 from scns.objectives.build import build_contrast, build_negatives, contrast_option, needs_similarity
-from scns.objectives.negatives import step_stats
 from scns.sampling import ClassIndex
 
 POSITIVES = ("class", "self")
@@ -71,8 +70,10 @@ class ContrastiveNegatives(nn.Module):
         negatives: the :class:`scns.objectives.negatives.NegativeSource` (sampler + statistics).
         contrast: the :class:`scns.objectives.contrast.BankContrast` (``.bank`` is the
             :class:`scns.MemoryBank`).
-        last_stats: detached scalars of the last call: ``neg_sim`` and ``pos_sim`` (mean anchor-
-            negative / anchor-positive cosine) and ``topk_share`` when a similarity is known.
+        last_stats: detached scalars of the last call (``diagnose=True``): ``neg_sim`` and ``pos_sim``
+            (mean anchor-negative / anchor-positive cosine), ``topk_share`` when a similarity
+            source is named, ... (see :meth:`NegativeSource.diagnostics`).
+        diagnose: set False to skip the per-call statistics.
     """
 
     def __init__(
@@ -120,6 +121,8 @@ class ContrastiveNegatives(nn.Module):
         self.contrast.to(labels.device)
         self._class_index: ClassIndex | None = None
         self._pending: tuple[Tensor, Tensor] | None = None
+        #: compute ``last_stats`` and the hardness histogram each call (a few small reductions)
+        self.diagnose = True
         self.last_stats: dict[str, Tensor] = {}
 
     # ------------------------------------------------------------------ properties
@@ -182,10 +185,11 @@ class ContrastiveNegatives(nn.Module):
             else:
                 pos_idx = self._positives().sample_from_classes(labels, generator, validate=False)
             neg_idx = self.negatives(indices, labels, generator)  # [B, K]
-            loss, stats = self.contrast(anchor, pos_idx, neg_idx, generator)
+            log_ratio = self.negatives.log_ratio(indices, labels, neg_idx)
+            loss, scores = self.contrast(anchor, pos_idx, neg_idx, generator, log_ratio)
         if self.training:
             self._pending = (indices.detach(), anchor.detach())
-        self.last_stats = step_stats(self.negatives, labels, neg_idx, stats)
+        self.last_stats = self.negatives.diagnostics(labels, neg_idx, scores) if self.diagnose else {}
         return loss * self.weight if self.weight != 1.0 else loss
 
     @torch.no_grad()
@@ -205,9 +209,11 @@ class ContrastiveNegatives(nn.Module):
         rebuilds its kNN table from the bank every ``refresh_every`` epochs from epoch 1 on (the
         bank holds every sample only after one epoch; until then negatives are uniform)."""
         self.update()
-        self.negatives.start_epoch()
-        if epoch >= 1 and self.negatives.needs_refresh(epoch):
-            self.refresh()
+        self.negatives.start_epoch(epoch)
+        if epoch >= 1:  # as the engine's objectives do (scns.objectives.base.Objective.on_epoch_start)
+            if self.negatives.needs_refresh(epoch):
+                self.refresh()
+            self.negatives.refresh_similarity(self.bank.table)
 
     def refresh(self, features: Tensor | None = None) -> None:
         """Rebuild a feature-dependent sampler table (``sample_topk``) from features [N, F]
