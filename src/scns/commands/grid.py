@@ -79,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
         overrides.update(SMOKE_OVERRIDES)
     overrides.update(parse_override(item) for item in args.overrides)
     Config().with_overrides(overrides)  # reject bad keys or values before any run
-    status = run_grid(cells, args.out, overrides=overrides, only=args.only, poll_s=args.poll)
+    from scns.train import distributed as ddp
+
+    with ddp.session():  # under torchrun: one orderly DDP shutdown after the last cell
+        status = run_grid(cells, args.out, overrides=overrides, only=args.only, poll_s=args.poll)
     print(
         f"finished {len(status['finished'])}, already done {len(status['skipped'])}, failed {len(status['failed'])}"
     )

@@ -203,6 +203,14 @@ class Trainer:
         trainer._resume_from = files.last_checkpoint
         return trainer
 
+    def release_distributed(self) -> None:
+        """Drop the DDP wrapper, the one object that holds the process group (its C++ Reducer), so
+        that the group can be destroyed next (:func:`scns.train.distributed.session` calls this before
+        it does). Model, objective and counters stay readable; a later :meth:`fit` builds anew."""
+        if "step_module" in self.__dict__:
+            self.step_module = self.objective
+        self._built = False
+
     def build(self) -> None:
         """Load data, build model/objective/optimizer, restore a checkpoint when resuming."""
         cfg = self.config
@@ -253,9 +261,7 @@ class Trainer:
         self.step_module: nn.Module = self.objective
         if self.dist.enabled:
             # Banks stay identical through all-gathered updates, so buffers are not re-broadcast each step.
-            self.step_module = nn.parallel.DistributedDataParallel(
-                self.objective, device_ids=[self.device] if on_cuda else None, broadcast_buffers=False
-            )
+            self.step_module = ddp.wrap(self.objective, self.device, broadcast_buffers=False)
         self.optimizer = torch.optim.SGD(
             self.objective.trainable_parameters(),
             lr=cfg.optim.lr,
