@@ -14,7 +14,7 @@ from scns.registry import UnknownNameError
 
 
 def test_registry_lists_builtin_datasets() -> None:
-    assert list_datasets() == ["cifar10", "cifar100", "digits", "tiny_imagenet"] == DATASETS.names()
+    assert list_datasets() == ["cifar10", "cifar100", "digits", "folder", "tiny_imagenet"] == DATASETS.names()
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'dataset':<14} {'classes':>7} {'size':>5} {'pad':>4}  needs --data-dir")
     for name in list_datasets():
         spec = get_spec(name)
+        classes = "any" if spec.num_classes is None else spec.num_classes  # folder: its class folders
         print(
-            f"{name:<14} {spec.num_classes:>7} {spec.image_size:>5} {spec.crop_padding:>4}  {'yes' if spec.needs_data_dir else 'no (bundled)'}"
+            f"{name:<14} {classes:>7} {spec.image_size:>5} {spec.crop_padding:>4}  {'yes' if spec.needs_data_dir else 'no (bundled)'}"
         )
     return 0

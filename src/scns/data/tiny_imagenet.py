@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +11,10 @@ from PIL import Image, UnidentifiedImageError
 from scns.data.datasets import DatasetSpec, register_dataset
 from scns.data.download import Archive
 from scns.data.errors import DatasetError
+from scns.data.image_cache import cache_dir, cached_images
 from scns.data.imageset import ImageSet
+
+__all__ = ["ARCHIVE", "SIZE", "cache_dir", "list_files", "load_tiny_imagenet", "locate", "read_classes"]
 
 ARCHIVE = Archive(
     "http://cs231n.stanford.edu/tiny-imagenet-200.zip",
@@ -25,13 +23,7 @@ ARCHIVE = Archive(
 )
 SIZE = 64
 _CACHE_VERSION = "tiny_imagenet-v1"  # bump when the decoded format changes
-_CHUNK = 256  # images per decoding task
 _EXPECTED = "wnids.txt, words.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG, val/val_annotations.txt"
-
-
-def cache_dir() -> Path:
-    """``$SCNS_CACHE_DIR`` (default ``~/.cache/scns``)."""
-    return Path(os.environ.get("SCNS_CACHE_DIR") or "~/.cache/scns").expanduser()
 
 
 def locate(root: Path) -> Path | None:
@@ -112,69 +104,6 @@ def _decode_image(path: Path) -> np.ndarray:
         raise DatasetError(f"{path} is not a readable image ({exc}); re-download the dataset") from exc
 
 
-def decode_images(paths: list[Path], workers: int | None = None) -> np.ndarray:
-    """Decode ``paths`` with a small thread pool (Pillow releases the GIL) -> uint8 [N, 64, 64, 3]."""
-    out = np.empty((len(paths), SIZE, SIZE, 3), dtype=np.uint8)
-
-    def decode_chunk(start: int) -> None:
-        for i in range(start, min(start + _CHUNK, len(paths))):
-            out[i] = _decode_image(paths[i])
-
-    workers = workers or min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in pool.map(decode_chunk, range(0, len(paths), _CHUNK)):
-            pass  # iterating re-raises the first DatasetError
-    return out
-
-
-def cache_key(folder: Path, split: str, paths: list[Path], labels: np.ndarray) -> str:
-    """Hash of every file's relative path, size, mtime and label: any change gives a new key."""
-    digest = hashlib.sha256(f"{_CACHE_VERSION}\n{split}\n".encode())
-    for path, label in zip(paths, labels.tolist(), strict=True):
-        try:
-            st = path.stat()
-        except OSError as exc:
-            raise DatasetError(f"{path} is missing or unreadable ({exc}); re-download the dataset") from exc
-        digest.update(f"{path.relative_to(folder)}\t{st.st_size}\t{st.st_mtime_ns}\t{label}\n".encode())
-    return digest.hexdigest()[:24]
-
-
-def _read_cache(path: Path, labels: np.ndarray) -> np.ndarray | None:
-    """Cached images when ``path`` holds a complete, consistent array; None otherwise."""
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            images, cached_labels = npz["images"], npz["labels"]
-        if images.shape != (len(labels), SIZE, SIZE, 3) or images.dtype != np.uint8:
-            raise ValueError(f"images are {images.dtype} {images.shape}")
-        if not np.array_equal(cached_labels, labels):
-            raise ValueError("labels differ from the files")
-        return images
-    except Exception as exc:  # any failure means the cache cannot be trusted
-        warnings.warn(f"ignoring corrupt Tiny-ImageNet cache {path} ({exc}); rebuilding it", stacklevel=3)
-        return None
-
-
-def _write_cache(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    """Write ``path`` atomically (temp file, fsync, rename); a failure only warns."""
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as f:
-            tmp = Path(f.name)
-            np.savez(f, images=images, labels=labels)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        warnings.warn(
-            f"could not write the Tiny-ImageNet cache {path} ({exc}); next load decodes again", stacklevel=3
-        )
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-
-
 def load_tiny_imagenet(root: Path | None, split: str, download: bool = False) -> ImageSet:
     """Read ``split`` of Tiny-ImageNet-200 under ``root`` (``test`` = the labelled val folder).
 
@@ -194,11 +123,17 @@ def load_tiny_imagenet(root: Path | None, split: str, download: bool = False) ->
         )
     wnids, classes = read_classes(folder)
     paths, labels = list_files(folder, split, wnids)
-    cached = cache_dir() / "tiny_imagenet" / f"{split}-{cache_key(folder, split, paths, labels)}.npz"
-    images = _read_cache(cached, labels)
-    if images is None:
-        images = decode_images(paths)
-        _write_cache(cached, images, labels)
+    images = cached_images(
+        "tiny_imagenet",
+        _CACHE_VERSION,
+        folder,
+        split,
+        paths,
+        labels,
+        SIZE,
+        lambda p: _decode_image(p),
+        "Tiny-ImageNet",
+    )
     return ImageSet(
         images=torch.from_numpy(images),
         labels=torch.from_numpy(labels),

@@ -12,7 +12,8 @@ WordNet 3.0's noun taxonomy depth as nltk counts it; lch is computed from ``path
 nltk's own ``lch_similarity`` first scans all 82k noun synsets for D (~30 s), for the same value.
 
 Which synset is a class?
-1. ``wnids``: WordNet ids such as Tiny-ImageNet's ``n01443537`` (one per class), by noun offset.
+1. ``wnids``: WordNet ids such as Tiny-ImageNet's ``n01443537`` (one per class), by noun offset,
+   or noun synset names such as ``dog.n.01`` (a folder dataset's folder names).
 2. ``synsets``: an explicit class name -> synset name map (e.g. ``{"mouse": "mouse.n.01"}``).
 3. The shipped, curated CIFAR-10/100 map (``data/wordnet_synsets.json``).
 4. Otherwise the name's first noun sense (``maple_tree`` is looked up as ``maple_tree``), which
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -37,6 +39,7 @@ from scns.similarity.registry import register_source
 from scns.similarity.shipped import default_synsets, digest
 
 METRICS = ("wup", "path", "lch")
+_SYNSET_NAME = re.compile(r"[^.\s]+\.n\.\d{2}")
 NOUN_TAXONOMY_DEPTH = 19  # nltk's max depth of WordNet 3.0 nouns (its lch_similarity's D)
 DEFAULT_WORDNET_DIRS = ("/usr/share/wordnet", "/usr/local/share/wordnet", "/usr/share/WordNet-3.0/dict")
 NLTK_HINT = "pip install 'scns[wordnet]'  (installs nltk)"
@@ -132,8 +135,11 @@ def resolve_synsets(
         try:
             if wnids is not None:
                 wnid = str(wnids[i])
+                if _SYNSET_NAME.fullmatch(wnid):  # a synset name such as dog.n.01 (folder datasets)
+                    found.append(wn.synset(wnid))
+                    continue
                 if len(wnid) != 9 or wnid[0] != "n" or not wnid[1:].isdigit():
-                    raise ValueError(f"'{wnid}' is not a noun wnid like n01443537")
+                    raise ValueError(f"'{wnid}' is not a noun wnid like n01443537 or a synset like dog.n.01")
                 found.append(wn.synset_from_pos_and_offset("n", int(wnid[1:])))
             elif name in curated:
                 found.append(wn.synset(curated[name]))
