@@ -98,11 +98,13 @@ def worker(
 
         SupervisedObjective.after_step = after_step
     trainer = Trainer.create(Config.from_dict(config_dict), Path(run_dir))
-    try:
-        trainer.fit()
-    except Exception as err:  # noqa: BLE001 - the test reads what the surviving rank reported
-        Path(out_dir, f"error{rank}.txt").write_text(f"{type(err).__name__}: {err}")
-        raise SystemExit(1) from None
+    with ddp.session() as run:  # the commands' orderly shutdown (barrier on success only)
+        run.release_on_exit(trainer.release_distributed)
+        try:
+            trainer.fit()
+        except Exception as err:  # noqa: BLE001 - the test reads what the surviving rank reported
+            Path(out_dir, f"error{rank}.txt").write_text(f"{type(err).__name__}: {err}")
+            raise SystemExit(1) from None
     state = {"model": trainer.model.state_dict()}
     contrast = getattr(trainer.objective, "contrast", None)
     if contrast is not None:
@@ -110,7 +112,6 @@ def worker(
         state["log_z"] = contrast.criterion.log_z.clone()
         state["table"] = trainer.objective.negatives.sampler.state_dict()
     torch.save(state, Path(out_dir, f"rank{rank}.pt"))
-    ddp.cleanup()
 
 
 def launch(

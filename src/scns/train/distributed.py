@@ -172,7 +172,7 @@ def shutdown(success: bool = True, settle_s: float = 0.05, exit_timeout_s: float
             _barrier()
         except Exception as err:  # noqa: BLE001 - reported below, after the group is gone
             error = err
-    faulthandler.dump_traceback_later(exit_timeout_s, exit=True)
+    faulthandler.dump_traceback_later(exit_timeout_s, exit=True, file=2)  # fd 2: works under capture
     try:
         time.sleep(settle_s)  # GIL released: gloo threads finish dropping the last tensors
         dist.destroy_process_group()
