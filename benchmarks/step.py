@@ -12,7 +12,9 @@ by hooks: nothing of the step is re-implemented here. Parts of a step:
 * ``diagnostics``: the per-step statistics (``step_stats``: similarity means, top-k share,
   hardness histogram);
 * ``heads_fwd``: the rest of the objective's forward (CE, KD, embed heads);
-* ``heads_bwd``: backward from the loss down to the student's outputs (losses, embed heads, fc);
+* ``contrast_bwd``: backward from the loss to the embed heads' outputs (the contrastive terms'
+  backward; autograd runs the nodes created last first, so this is the contrastive terms' part);
+* ``heads_bwd``: the rest of the backward down to the student's outputs (CE, KD, embed heads, fc);
 * ``student_bwd``: backward through the student's body;
 * ``optimizer``: ``optimizer.step()``; ``bank_update``: ``objective.after_step()``;
 * ``engine_other``: the rest of the loop (finiteness check, ``zero_grad``, metric meters).
@@ -74,6 +76,7 @@ PARTS = (
     "scoring",
     "diagnostics",
     "heads_fwd",
+    "contrast_bwd",
     "heads_bwd",
     "student_bwd",
     "optimizer",
@@ -174,6 +177,15 @@ def instrument(trainer: Trainer, clock: Clock) -> None:
     _wrap(negatives, "diagnostics", clock, "diag")  # per-step statistics, where the source computes them
     for name in ("contrast", "contrast_s", "contrast_t"):
         _span(getattr(objective, name, None), clock, "scoring")
+
+    def embed_out(_module: nn.Module, _inputs: Any, out: Any) -> None:
+        if out.requires_grad:
+            out.register_hook(lambda grad: clock.mark("embgrad"))
+
+    for name in ("embed", "embed_s", "embed_t"):
+        head = getattr(objective, name, None)
+        if head is not None:
+            head.register_forward_hook(embed_out)
     trainer.optimizer.register_step_pre_hook(lambda *_: clock.mark("opt>"))
     trainer.optimizer.register_step_post_hook(lambda *_: clock.mark("opt<"))
     _wrap(objective, "after_step", clock, "update")
@@ -211,7 +223,9 @@ def step_parts(events: list[tuple[str, float]]) -> list[dict[str, float]]:
         bwd, opt = stamp.get("bwd>"), stamp.get("opt>")
         outgrad = stamp.get("outgrad", opt)
         if bwd is not None and opt is not None:
-            t["heads_bwd"] = outgrad - bwd
+            embgrad = stamp.get("embgrad", bwd)
+            t["contrast_bwd"] = embgrad - bwd
+            t["heads_bwd"] = outgrad - embgrad
             t["student_bwd"] = opt - outgrad
         t["optimizer"] = _pairs(ev, "opt")
         t["bank_update"] = _pairs(ev, "update")
@@ -429,6 +443,14 @@ def markdown(result: dict[str, Any]) -> str:
         row = [cell(result["modes"][m]["step_parts"].get(part)) for m in modes]
         label = f"**{part}**" if part == "step" else part
         lines.append(f"| {label} | " + " | ".join(row) + " |")
+    term = ("sampling", "scoring", "contrast_bwd", "bank_update")
+    lines.append(
+        "| contrastive term (sampling + scoring + contrast_bwd + bank_update) | "
+        + " | ".join(
+            f"{sum(result['modes'][m]['step_parts'][k]['median'] for k in term) * ms:.1f}" for m in modes
+        )
+        + " |"
+    )
     for key, label in (
         ("teacher_alone", "teacher forward alone"),
         ("floor", "floor (student alone + teacher alone)"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -163,3 +166,36 @@ def test_compiled_mode_matches_plain_forward():
     assert (logits - ref_logits).abs().max().item() < FP32_ATOL
     assert (features - ref_features).abs().max().item() < FP32_ATOL
     assert torch.equal(logits.argmax(1), ref_logits.argmax(1))
+
+
+TRAINED_TEACHER = Path(__file__).parents[2] / "benchmarks/results/cpu-quick/runs/c100-teacher-resnet20"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["fused", "fused-cl"])
+def test_trained_teacher_same_top1_on_cifar100_test_set(mode):
+    # the cpu-quick grid's trained CIFAR-100 resnet20 over all 10,000 test images: stated tolerance
+    # 1e-3 on logits and features (measured ~1e-5), and every top-1 prediction the same
+    from scns.data import get_spec, load_dataset
+    from scns.data.augment import BatchTransform
+    from scns.train.checkpoint import load_trained_model
+
+    root = os.environ.get("SCNS_DATA_DIR")
+    if not root or not (TRAINED_TEACHER / "checkpoints" / "last.pt").is_file():
+        pytest.skip("needs SCNS_DATA_DIR with CIFAR-100 and the cpu-quick resnet20 teacher checkpoint")
+    model, _ = load_trained_model(TRAINED_TEACHER / "checkpoints" / "last.pt")
+    test = load_dataset("cifar100", root, "test")
+    transform = BatchTransform.from_spec(get_spec("cifar100"), train=False)
+    frozen = freeze_for_inference(model, "cpu", mode)
+    worst = [0.0, 0.0]
+    for start in range(0, len(test.labels), 500):
+        x = transform(test.images[start : start + 500])
+        with torch.no_grad():
+            ref_logits, ref_features = model(x)
+        logits, features = frozen(x)
+        worst = [
+            max(worst[0], (logits - ref_logits).abs().max().item()),
+            max(worst[1], (features - ref_features).abs().max().item()),
+        ]
+        assert torch.equal(logits.argmax(1), ref_logits.argmax(1))
+    assert worst[0] < 1e-3 and worst[1] < 1e-3, worst
