@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from scns.similarity import SimilarityError, class_similarity, confusion_similarity, prototype_similarity
+from scns.similarity import (
+    SimilarityError,
+    class_similarity,
+    confusion_similarity,
+    prototype_similarity,
+    soft_confusion_similarity,
+)
 
 DIGITS = [str(i) for i in range(10)]
 
@@ -46,7 +52,8 @@ def _reference_outputs(run_dir: Path, split: str) -> tuple[torch.Tensor, torch.T
 
 def test_prototypes_from_a_run_equal_the_pure_function(run_dir: Path) -> None:
     # the test split (360 images) keeps this fast; the default split of prototypes is "train"
-    sim = class_similarity(f"prototypes:{run_dir}", DIGITS, split="test", batch_size=500)
+    with pytest.warns(UserWarning, match="leaks test labels"):
+        sim = class_similarity(f"prototypes:{run_dir}", DIGITS, split="test", batch_size=500)
     _, features, labels = _reference_outputs(run_dir, "test")
     expected = prototype_similarity(features, labels, 10)
     off = ~torch.eye(10, dtype=torch.bool)
@@ -54,21 +61,72 @@ def test_prototypes_from_a_run_equal_the_pure_function(run_dir: Path) -> None:
     assert torch.isneginf(sim.diagonal()).all()
 
 
-def test_default_splits() -> None:
+def test_default_splits_are_train_and_test_warns() -> None:
     from scns.similarity.confusion import ConfusionSimilarity
     from scns.similarity.prototypes import PrototypeSimilarity
 
-    assert PrototypeSimilarity("x").split == "train" and ConfusionSimilarity("x").split == "test"
+    assert PrototypeSimilarity("x").split == "train" and ConfusionSimilarity("x").split == "train"
+    for cls in (PrototypeSimilarity, ConfusionSimilarity):
+        with pytest.warns(UserWarning, match="leaks test labels into training"):
+            cls("x", split="test")
 
 
-def test_confusion_from_a_run_uses_the_test_split(run_dir: Path) -> None:
-    sim = class_similarity(f"confusion:{run_dir}", DIGITS, batch_size=500)
-    logits, _, labels = _reference_outputs(run_dir, "test")
-    expected = confusion_similarity(logits.argmax(1), labels, 10)
+@pytest.fixture
+def poisoned_test_split(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """load_dataset records every split read, keeps 300 images of each split (fast), and poisons
+    the test split's labels (reversed)."""
+    import scns.data
+
+    original = scns.data.load_dataset
+    reads: list[str] = []
+
+    def spy(name, root, split, *args, **kwargs):
+        reads.append(split)
+        data = original(name, root, split, *args, **kwargs)
+        data.images, data.labels = data.images[:300], data.labels[:300]
+        if split == "test":
+            data.labels = 9 - data.labels
+        return data
+
+    monkeypatch.setattr(scns.data, "load_dataset", spy)
+    return reads
+
+
+@pytest.mark.parametrize("mode", ["hard", "soft"])
+def test_confusion_from_a_run_reads_the_training_split_only(
+    run_dir: Path, poisoned_test_split: list[str], mode: str
+) -> None:
+    spec = f"confusion:{run_dir}" + ("" if mode == "hard" else ":mode=soft:temperature=2")
+    sim = class_similarity(spec, DIGITS, batch_size=300, use_cache=False)
+    assert poisoned_test_split == ["train"]
+    logits, _, labels = _reference_outputs(run_dir, "train")
+    assert bool((torch.bincount(labels, minlength=10) > 0).all())
+    if mode == "hard":
+        expected = confusion_similarity(logits.argmax(1), labels, 10)
+    else:
+        expected = soft_confusion_similarity(logits, labels, 10, temperature=2.0)
     off = ~torch.eye(10, dtype=torch.bool)
-    assert torch.allclose(sim[off], expected[off], atol=1e-6)
+    assert torch.allclose(sim[off], expected[off], atol=1e-5)
+    # the explicit test split reads the (poisoned) test labels, and says so
+    with pytest.warns(UserWarning, match="leaks test labels"):
+        class_similarity(f"confusion:{run_dir}:split=test", DIGITS, batch_size=300, use_cache=False)
+    assert poisoned_test_split[-1] == "test" and poisoned_test_split.count("test") == 1
 
 
+def test_soft_confusion_matches_a_loop_reference() -> None:
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(30, 4, generator=g)
+    labels = torch.arange(30) % 4
+    out = soft_confusion_similarity(logits, labels, 4, temperature=3.0)
+    probs = torch.softmax(logits.double() / 3.0, 1)
+    rates = torch.zeros(4, 4, dtype=torch.float64)
+    for i in range(4):
+        rows = [probs[n] for n in range(30) if int(labels[n]) == i]
+        rates[i] = sum(rows) / len(rows)
+    torch.testing.assert_close(out, ((rates + rates.T) / 2).float())
+
+
+@pytest.mark.filterwarnings("ignore:prototypes. computing the similarity on the test split")
 def test_cache_is_keyed_by_the_checkpoint_bytes(run_dir: Path, tmp_path: Path, monkeypatch) -> None:
     import shutil
 

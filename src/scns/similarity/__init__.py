@@ -7,7 +7,8 @@ Sources (``SIMILARITY_SOURCES``; a spec ``NAME[:ARG]`` builds one):
   ``wordnet-base``); curated CIFAR maps ship, Tiny-ImageNet wnids map by offset.
 * ``text[:TEMPLATE]``: cosine of sentence embeddings of "a photo of a {name}" (extra ``scns[text]``).
 * ``prototypes:RUN_DIR``: cosine of a trained model's per-class mean features (training split).
-* ``confusion:RUN_DIR``: symmetrised confusion of a trained model on held-out data.
+* ``confusion:RUN_DIR[:mode=hard|soft]``: symmetrised confusion of a trained model on its
+  training split (``:split=test`` is allowed for analysis and warns: a test-label leak).
 * ``hierarchy[:TIEBREAK]``: 1 within a coarse group, 0 across, ties broken by another source.
 * ``teacher:prototypes|confusion``: in distillation, the loaded teacher's class prototypes or
   soft-label confusion on the training set (no extra run).
@@ -59,11 +60,11 @@ from scns.similarity.registry import (
 )
 
 # Imported for their registrations.
-from scns.similarity import confusion, glove, hierarchy, prototypes, text, wordnet  # noqa: E402, F401  isort: skip
-from scns.similarity.confusion import confusion_similarity  # noqa: E402
+from scns.similarity import confusion, glove, hierarchy, prototypes, teacher, text, wordnet  # noqa: E402, F401  isort: skip
+from scns.similarity.confusion import confusion_similarity, soft_confusion_similarity  # noqa: E402
 from scns.similarity.glove import WordVectors  # noqa: E402
 from scns.similarity.hierarchy import hierarchy_similarity  # noqa: E402
-from scns.similarity.model_outputs import collect_outputs  # noqa: E402
+from scns.similarity.model_outputs import collect_outputs, model_similarity  # noqa: E402
 from scns.similarity.prototypes import class_prototypes, prototype_similarity  # noqa: E402
 from scns.similarity.spec import (  # noqa: E402
     DYNAMIC_SOURCES,
@@ -98,10 +99,12 @@ __all__ = [
     "imageset_context",
     "lexicographic_similarity",
     "load_similarity",
+    "model_similarity",
     "parse_spec",
     "percentile_similarity",
     "prototype_similarity",
     "register_source",
+    "soft_confusion_similarity",
     "spec_help",
     "top_k",
     "topk_split",

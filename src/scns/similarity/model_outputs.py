@@ -1,17 +1,28 @@
-"""Similarity from a trained model: run it over a dataset split, then reduce its outputs.
+"""Similarity from a trained model: run it over labelled images, then reduce its outputs.
 
-``collect_outputs`` is the model pass; ``RunSimilarity`` is the shared part of the ``prototypes``
-and ``confusion`` sources: it finds the checkpoint, keys the cache by the checkpoint's sha256,
-loads the model and the dataset the run was trained on, and hands the outputs to a reducer.
+One mechanism serves every model source. ``collect_outputs`` is the model pass; a *reducer*
+(``PrototypeReducer``, ``ConfusionReducer``: (logits, features, labels, C) -> [C, C]) turns the
+outputs into a similarity; :func:`model_similarity` is the two together. Two sources feed it:
+
+* ``RunSimilarity`` (``prototypes:RUN_DIR``, ``confusion:RUN_DIR``): loads a run's checkpoint and
+  the dataset it was trained on, keys the cache by the checkpoint's sha256. Both read the
+  **training split** by default: these matrices pick training negatives, so computing them on
+  the test split leaks test labels into training. ``split=test`` (``confusion:RUN_DIR:split=test``)
+  is allowed for analysis and warns.
+* ``TeacherSimilarity`` (``teacher:prototypes``, ``teacher:confusion``, distillation only): the
+  teacher module already loaded for the run, over the run's training set (in the ``context``).
+
 Checkpoint and model code sit in ``scns.train`` (above this package), so they are imported lazily.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -64,19 +75,63 @@ def collect_outputs(
     return torch.cat(logits), torch.cat(features)
 
 
+class Reducer(Protocol):
+    """(logits [N, C], features [N, D], labels [N], C) -> float32 [C, C] similarity."""
+
+    name: str
+
+    def options(self) -> dict[str, Any]:
+        """What changes the result (part of the cache key)."""
+        ...
+
+    def __call__(self, logits: Tensor, features: Tensor, labels: Tensor, num_classes: int) -> Tensor: ...
+
+
+def model_similarity(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    transform: Callable[[Tensor], Tensor],
+    reducer: Reducer,
+    num_classes: int,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+) -> Tensor:
+    """``reducer(collect_outputs(model, images), labels)``: the one path of every model source.
+
+    Args:
+        model, images, transform, batch_size, device: as :func:`collect_outputs`.
+        labels: int [N] class ids of ``images``.
+        reducer: e.g. ``PrototypeReducer()`` or ``ConfusionReducer(mode="soft")``.
+        num_classes: C.
+
+    Returns:
+        float32 [C, C] (not finalised).
+    """
+    logits, features = collect_outputs(model, images, transform, batch_size, device)
+    return reducer(logits, features, torch.as_tensor(labels).cpu(), num_classes)
+
+
+TEST_SPLIT_WARNING = (
+    "{name}: computing the similarity on the test split; using it to pick training negatives "
+    "leaks test labels into training (fine for analysis). Drop split=test to use the training split."
+)
+
+
 class RunSimilarity:
-    """Base of the model sources: subclasses set ``name``, ``default_split`` and ``from_outputs``.
+    """Base of the run-directory sources: subclasses set ``name`` and ``reducer``.
 
     Args:
         checkpoint: a run directory (its ``checkpoints/last.pt``) or a checkpoint file.
         data_dir: dataset folder; default the run's ``data.data_dir``, else ``$SCNS_DATA_DIR``.
-        split: ``train`` or ``test`` (default ``default_split``).
+        split: ``train`` (default) or ``test`` (warns: a test-label leak if used for training).
         batch_size: images per forward pass.
         device: where the model runs.
     """
 
     name = "run"
     default_split = "train"
+    reducer: Reducer
 
     def __init__(
         self,
@@ -91,6 +146,8 @@ class RunSimilarity:
         self.split = split or self.default_split
         if self.split not in SPLITS:
             raise SimilarityError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        if self.split == "test":
+            warnings.warn(TEST_SPLIT_WARNING.format(name=self.name), UserWarning, stacklevel=3)
         self.batch_size = int(batch_size)
         self.device = device
         self._path: Path | None = None
@@ -109,11 +166,11 @@ class RunSimilarity:
     def fingerprint(self) -> dict[str, Any]:
         from scns.train.checkpoint import file_digest
 
-        return {"checkpoint_sha256": file_digest(self.checkpoint_path()), "split": self.split}
-
-    def from_outputs(self, logits: Tensor, features: Tensor, labels: Tensor, num_classes: int) -> Tensor:
-        """Reduce the model's outputs over the split to a [C, C] similarity."""
-        raise NotImplementedError
+        return {
+            "checkpoint_sha256": file_digest(self.checkpoint_path()),
+            "split": self.split,
+            **self.reducer.options(),
+        }
 
     def compute(self, class_names: list[str]) -> Tensor:
         from scns.train.checkpoint import CheckpointError, load_trained_model
@@ -137,8 +194,79 @@ class RunSimilarity:
         from scns.data.augment import BatchTransform
 
         transform = BatchTransform.from_spec(get_spec(dataset), train=False)
-        logits, features = collect_outputs(model, data.images, transform, self.batch_size, self.device)
-        return self.from_outputs(logits, features, data.labels, len(class_names))
+        return model_similarity(
+            model,
+            data.images,
+            data.labels,
+            transform,
+            self.reducer,
+            len(class_names),
+            self.batch_size,
+            self.device,
+        )
+
+
+class TeacherSimilarity:
+    """A loaded model (the distillation teacher) over the run's training set, reduced by ``reducer``.
+
+    Args:
+        reducer: what to compute (see :class:`Reducer`).
+        model: forward(x) -> (logits, features), e.g. the frozen teacher.
+        images: uint8 [N, H, W, 3] training images; labels: int [N].
+        transform: eval transform (uint8 batch on ``device`` -> float [B, 3, H, W]).
+        checkpoint: the model's checkpoint file, for the cache key (None: never cached).
+        batch_size, device: as :func:`collect_outputs`.
+    """
+
+    name = "teacher"
+
+    def __init__(
+        self,
+        reducer: Reducer,
+        model: nn.Module,
+        images: Tensor,
+        labels: Tensor,
+        transform: Callable[[Tensor], Tensor],
+        checkpoint: str | Path | None = None,
+        batch_size: int = 256,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.reducer, self.model, self.images, self.labels = reducer, model, images, labels
+        self.transform, self.checkpoint = transform, checkpoint
+        self.batch_size, self.device = int(batch_size), device
+
+    def fingerprint(self) -> dict[str, Any] | None:
+        if self.checkpoint is None:
+            return None
+        from scns.train.checkpoint import CheckpointError, file_digest, resolve_checkpoint_path
+
+        try:
+            path = resolve_checkpoint_path(self.checkpoint)
+        except CheckpointError:
+            return None
+        return {
+            "checkpoint_sha256": file_digest(path),
+            "kind": self.reducer.name,
+            "images_sha256": _tensor_digest(self.images),
+            "labels_sha256": _tensor_digest(self.labels),
+            **self.reducer.options(),
+        }
+
+    def compute(self, class_names: list[str]) -> Tensor:
+        return model_similarity(
+            self.model,
+            self.images,
+            self.labels,
+            self.transform,
+            self.reducer,
+            len(class_names),
+            self.batch_size,
+            self.device,
+        )
+
+
+def _tensor_digest(t: Tensor) -> str:
+    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
 def _load_split(dataset: str | None, root: str | Path | None, split: str) -> Any:

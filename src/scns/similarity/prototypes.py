@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -47,14 +49,24 @@ def prototype_similarity(features: Tensor, labels: Tensor, num_classes: int) -> 
     return cosine_matrix(class_prototypes(features, labels, num_classes))
 
 
+class PrototypeReducer:
+    """Reducer of ``prototypes``: cosine of the per-class means of the features."""
+
+    name = "prototypes"
+
+    def options(self) -> dict[str, Any]:
+        return {}
+
+    def __call__(self, logits: Tensor, features: Tensor, labels: Tensor, num_classes: int) -> Tensor:
+        return prototype_similarity(features, labels, num_classes)
+
+
 class PrototypeSimilarity(RunSimilarity):
     """Prototype cosine of a trained run over its training split."""
 
     name = "prototypes"
     default_split = "train"
-
-    def from_outputs(self, logits: Tensor, features: Tensor, labels: Tensor, num_classes: int) -> Tensor:
-        return prototype_similarity(features, labels, num_classes)
+    reducer = PrototypeReducer()
 
 
 @register_source("prototypes", spec_arg="checkpoint")
@@ -65,7 +77,7 @@ def prototypes(
     batch_size: int = 256,
     device: str = "cpu",
 ) -> PrototypeSimilarity:
-    """Class-mean feature cosine of a trained model (a run directory or checkpoint file)."""
+    """Class-mean feature cosine of a trained model (a run directory or checkpoint file), training split."""
     return PrototypeSimilarity(
         checkpoint, data_dir=data_dir, split=split, batch_size=batch_size, device=device
     )
