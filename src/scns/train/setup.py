@@ -49,12 +49,38 @@ def load_teacher(
     return teacher, state
 
 
-def resolve_similarity(spec: str, train_set: ImageSet, config: Config, device: torch.device) -> Tensor:
-    """The [C, C] class similarity named by ``spec`` (a ``scns similarity`` source)."""
+def resolve_similarity(
+    spec: str, train_set: ImageSet, config: Config, device: torch.device, teacher: nn.Module | None = None
+) -> Tensor:
+    """The [C, C] class similarity named by ``spec`` (a ``scns similarity`` source or composite).
+
+    ``teacher:prototypes`` / ``teacher:confusion`` (distillation only) run ``teacher`` over
+    ``train_set``; it is loaded from ``distill.teacher`` when not given.
+    """
     from scns.similarity import class_similarity, imageset_context
 
     context = {**imageset_context(train_set), "device": str(device), "data_dir": config.data.data_dir}
+    context.update(teacher_similarity_context(spec, train_set, config, device, teacher))
     return class_similarity(spec, list(train_set.classes), context=context).to(device)
+
+
+def teacher_similarity_context(
+    spec: str, train_set: ImageSet, config: Config, device: torch.device, teacher: nn.Module | None = None
+) -> dict[str, Any]:
+    """Context entries of the ``teacher:*`` similarity sources (empty when ``spec`` names none)."""
+    from scns.similarity.teacher import teacher_context, uses_teacher
+
+    if not uses_teacher(spec):
+        return {}
+    if config.train.objective != "distill":
+        raise ConfigError(
+            f"--similarity {spec}: teacher:prototypes / teacher:confusion need a distillation "
+            "(scns distill --teacher RUN_DIR); in scns train use prototypes:RUN_DIR or confusion:RUN_DIR"
+        )
+    if teacher is None:
+        teacher, _ = load_teacher(config, train_set, device)
+    transform = BatchTransform.from_spec(get_spec(config.data.dataset), train=False)
+    return teacher_context(teacher, train_set.images, train_set.labels, transform, config.distill.teacher)
 
 
 def make_objective(config: Config, model: nn.Module, train_set: ImageSet, device: torch.device) -> Objective:
