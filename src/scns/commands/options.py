@@ -61,6 +61,11 @@ RUN_FLAGS: tuple[Flag, ...] = (
     ),
     Flag("--out-dir", "train.out_dir", "parent folder of run directories"),
     Flag("--name", "train.name", "run directory name (default: generated)"),
+    Flag(
+        "--log",
+        "train.log",
+        "metrics sinks besides metrics.jsonl: jsonl | tensorboard (pip install 'scns[tensorboard]')",
+    ),
     Flag("--skip-nonfinite", "train.skip_nonfinite", "tolerate up to N steps with a NaN/inf loss", type=int),
 )
 
