@@ -56,3 +56,15 @@ def test_spearman_of_a_constant_matrix_is_nan_and_pairs_are_listed() -> None:
     rows = pairwise_agreement({"x": a, "y": a, "z": const}, 1)
     assert [(r.a, r.b) for r in rows] == [("x", "y"), ("x", "z"), ("y", "z")]
     assert rows[0].overlap == 1.0 and rows[0].spearman == pytest.approx(1.0)
+
+
+def test_ties_enter_with_their_shared_weight_and_order_does_not_matter() -> None:
+    # row 0 of a: class 1 above, classes 2 and 3 tied for the last of k = 2 slots (0.5 each)
+    a = _sym([[0, 9, 5, 5], [9, 0, 7, 1], [5, 7, 0, 6], [5, 1, 6, 0]])
+    b = _sym([[0, 9, 8, 1], [9, 0, 7, 1], [8, 7, 0, 6], [1, 1, 6, 0]])
+    # row 0: a {1: 1, 2: .5, 3: .5}, b {1, 2} -> |∩| = 1.5; row 1: both {0, 2} -> 2;
+    # row 2: a {1, 3}, b {0, 1} -> 1; row 3: a {2, 0}, b {2: 1, 0: .5, 1: .5} -> 1.5
+    assert topk_overlap(a, b, 2) == pytest.approx((1.5 + 2 + 1 + 1.5) / 8)
+    assert topk_jaccard(a, b, 2) == pytest.approx((1.5 / 2.5 + 1 + 1 / 3 + 1.5 / 2.5) / 4)
+    p = torch.tensor([3, 1, 0, 2])
+    assert topk_overlap(a[p][:, p], b[p][:, p], 2) == pytest.approx(topk_overlap(a, b, 2))

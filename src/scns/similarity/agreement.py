@@ -4,6 +4,10 @@ For similarities ``A`` and ``B`` over the same C classes and a neighbourhood siz
 
 * ``overlap@k``: mean over classes of |top_k(A)[i] ∩ top_k(B)[i]| / k, in [0, 1];
 * ``jaccard@k``: mean over classes of |∩| / |∪| of the two top-k sets, in [0, 1];
+
+Top-k sets are tie-aware (:func:`scns.similarity.base.topk_weights`): a tie group at the k-th
+place enters with its shared weight, and |∩| = sum_j min(w_A, w_B), |∪| = sum_j max(w_A, w_B) =
+2k - |∩| (the plain set sizes when there are no ties), so no figure depends on class order.
 * ``spearman``: Spearman rank correlation of the C(C-1)/2 entries above the diagonal (ties get
   their average rank), in [-1, 1]; NaN when either side is constant (e.g. 0/1 hierarchy has ties
   but is not constant).
@@ -16,12 +20,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from scns.similarity.base import SimilarityError, top_k
+from scns.similarity.base import SimilarityError, topk_weights
 
 
-def _membership(sim: Tensor, k: int) -> Tensor:
-    c = sim.shape[0]
-    return torch.zeros(c, c, dtype=torch.float64).scatter_(1, top_k(sim, k).cpu(), 1.0)
+def _intersection(a: Tensor, b: Tensor, k: int) -> Tensor:
+    """float64 [C]: tie-aware |top_k(a)[i] ∩ top_k(b)[i]| (see module docstring)."""
+    return torch.minimum(topk_weights(a, k).cpu(), topk_weights(b, k).cpu()).sum(1)
 
 
 def _check_pair(a: Tensor, b: Tensor) -> None:
@@ -34,14 +38,13 @@ def _check_pair(a: Tensor, b: Tensor) -> None:
 def topk_overlap(a: Tensor, b: Tensor, k: int) -> float:
     """Mean share of each class's top-k neighbours that both similarities agree on."""
     _check_pair(a, b)
-    inter = (_membership(a, k) * _membership(b, k)).sum(1)
-    return float((inter / k).mean())
+    return float((_intersection(a, b, k) / k).mean())
 
 
 def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
     """Mean Jaccard index of the two top-k neighbour sets of each class."""
     _check_pair(a, b)
-    inter = (_membership(a, k) * _membership(b, k)).sum(1)
+    inter = _intersection(a, b, k)
     return float((inter / (2 * k - inter)).mean())
 
 
