@@ -6,11 +6,13 @@ continued for one more epoch), each 1 epoch of 2 steps on the embedded ``digits`
 timeout. Per run it records the exit code, whether rank 0 printed its summary, the seconds from the
 summary printed to the job's exit and from ``summary.json`` written (end of training, before the
 DDP shutdown) to the exit, and whether the job hung (killed at the timeout; with py-spy installed
-the stacks of the hung ranks are saved next to the JSON). The JSON is rewritten after every run,
-so a partial result survives an interrupted measurement.
+the stacks of the hung ranks go into the JSON). The JSON is rewritten after every run, so a partial
+result survives an interrupted measurement. ``--kinds baseline`` runs ``scns models`` under
+torchrun instead: the floor of the exit delay (interpreter exit and torchrun's own shutdown).
 
     nice -n 19 python benchmarks/ddp_exit.py --runs 200 --out benchmarks/results/ddp_exit.json
-    # on a CUDA machine (2 GPUs, or 2 processes sharing one): the same check under nccl
+    python benchmarks/ddp_exit.py --kinds baseline --runs 20 --out /tmp/ddp_exit_baseline.json
+    # the same check under nccl: needs 2 GPUs (rank r trains on cuda:r; NCCL refuses 2 ranks on 1 GPU)
     python benchmarks/ddp_exit.py --backend nccl --runs 60 --out /tmp/ddp_exit_nccl.json
 
 The script measures hangs, not speed: a loaded machine makes every run slower but a hang is still a
@@ -36,6 +38,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 KINDS = ("train", "distill", "resume")
+#: ``--kinds baseline``: torchrun running ``scns models`` (no process group), for the floor of the exit
+#: delay (interpreter exit plus torchrun's own shutdown) on the same machine.
+BASELINE = "baseline"
 #: A run costs seconds: 1 epoch of 2 steps, a small evaluation batch.
 CHEAP = ("train.max_steps_per_epoch=2", "data.eval_batch_size=512")
 
@@ -49,6 +54,7 @@ class Launch:
     hang: bool
     wall_s: float
     exit_after_summary_s: float | None
+    exit_after_last_output_s: float | None
     ended_at: float
     tail: list[str]
     stacks: str | None
@@ -64,6 +70,7 @@ class RunResult:
     summary_printed: bool
     exit_after_summary_s: float | None
     exit_after_summary_file_s: float | None
+    exit_after_last_output_s: float | None
     run_dir: str
     stacks: str | None = None
     tail: list[str] = field(default_factory=list)
@@ -80,6 +87,8 @@ def scns_command(kind: str, run_dir: Path, teacher: Path | None, device: str) ->
     overrides = [item for pair in (("--set", o) for o in CHEAP) for item in pair]
     if kind == "resume":
         return ["train", "--resume", str(run_dir), "--epochs", "2", "--no-progress"]
+    if kind == BASELINE:
+        return ["models"]
     common = [
         "--dataset", "digits", "--epochs", "1", "--device", device, "--no-progress",
         "--out-dir", str(run_dir.parent), "--name", run_dir.name, *overrides,
@@ -125,11 +134,13 @@ def launch(
     )  # fmt: skip
     lines: list[str] = []
     printed: list[float] = []
+    last_output: list[float] = []
 
     def read() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
+            last_output[:] = [time.monotonic()]
             if line.rstrip("\n") == "}":  # the last line of the summary JSON rank 0 prints
                 printed.append(time.monotonic())
 
@@ -147,7 +158,8 @@ def launch(
     ended, ended_at = time.monotonic(), time.time()
     reader.join(5)
     after = ended - printed[-1] if (printed and not hang) else None
-    return Launch(returncode, hang, ended - started, after, ended_at, lines[-40:], stacks)
+    after_output = ended - last_output[-1] if (last_output and not hang) else None
+    return Launch(returncode, hang, ended - started, after, after_output, ended_at, lines[-40:], stacks)
 
 
 def train_teacher(work: Path, device: str) -> Path:
@@ -160,7 +172,7 @@ def train_teacher(work: Path, device: str) -> Path:
 
 
 def run_one(
-    index: int, kind: str, work: Path, teacher: Path, fresh: list[Path], device: str, timeout_s: float
+    index: int, kind: str, work: Path, teacher: Path | None, fresh: list[Path], device: str, timeout_s: float
 ) -> RunResult:
     """One job of ``kind``; ``fresh`` lists finished 1-epoch train runs not yet resumed."""
     if kind == "resume":
@@ -187,6 +199,7 @@ def run_one(
         summary_printed=job.exit_after_summary_s is not None,
         exit_after_summary_s=job.exit_after_summary_s,
         exit_after_summary_file_s=after_file,
+        exit_after_last_output_s=job.exit_after_last_output_s,
         run_dir=str(run_dir),
         stacks=job.stacks,
         tail=job.tail if (job.hang or job.returncode != 0) else [],
@@ -198,12 +211,15 @@ def summarise(results: list[RunResult]) -> dict:
     file_delays = [r.exit_after_summary_file_s for r in results if r.exit_after_summary_file_s is not None]
     return {
         "runs": len(results),
-        "by_kind": {k: sum(r.kind == k for r in results) for k in KINDS},
+        "by_kind": {k: sum(r.kind == k for r in results) for k in (*KINDS, BASELINE)},
         "hangs": sum(r.hang for r in results),
         "nonzero_exits": sum((r.returncode or 0) != 0 for r in results if not r.hang),
-        "summary_missing": sum(not r.summary_printed for r in results),
+        "summary_missing": sum(not r.summary_printed for r in results if r.kind != BASELINE),
         "exit_after_summary_s": _stats(delays),
         "exit_after_summary_file_s": _stats(file_delays),
+        "exit_after_last_output_s": _stats(
+            [r.exit_after_last_output_s for r in results if r.exit_after_last_output_s is not None]
+        ),
     }
 
 
@@ -223,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=30, help="number of jobs (default 30)")
-    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS, help="cycled in this order")
+    parser.add_argument(
+        "--kinds", nargs="+", default=list(KINDS), choices=(*KINDS, BASELINE), help="cycled in this order"
+    )
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds before a job counts as hung")
     parser.add_argument("--backend", choices=("gloo", "nccl"), default="gloo", help="nccl runs on cuda")
     parser.add_argument("--work", type=Path, help="run directories (default: a fresh temp folder)")
@@ -231,9 +249,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commit", help="code version to record (default: git rev-parse HEAD)")
     args = parser.parse_args(argv)
     device = "cuda" if args.backend == "nccl" else "cpu"
+    if args.backend == "nccl":
+        import torch
+
+        if torch.cuda.device_count() < 2:
+            # init_distributed puts rank r on cuda:r, and NCCL refuses two ranks on one GPU
+            raise SystemExit(
+                f"--backend nccl needs 2 CUDA devices (found {torch.cuda.device_count()}); "
+                "use a machine with 2 GPUs or --backend gloo"
+            )
     work = args.work or Path(f"/tmp/scns-ddp-exit-{os.getpid()}")
     work.mkdir(parents=True, exist_ok=True)
-    teacher = train_teacher(work, device)
+    teacher = train_teacher(work, device) if "distill" in args.kinds else None
     meta = {
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
         "commit": args.commit or git_commit(),
