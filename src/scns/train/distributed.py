@@ -174,7 +174,10 @@ def shutdown(success: bool = True, settle_s: float = 0.05, exit_timeout_s: float
             error = err
     faulthandler.dump_traceback_later(exit_timeout_s, exit=True, file=2)  # fd 2: works under capture
     try:
-        time.sleep(settle_s)  # GIL released: gloo threads finish dropping the last tensors
+        # A gloo worker thread drops the tensors of a finished collective after the waiter has woken;
+        # dropping a tensor Python also references takes the GIL. Sleeping releases the GIL so it can,
+        # before the group's destructor joins that thread while holding the GIL (issue 22's deadlock).
+        time.sleep(settle_s)
         dist.destroy_process_group()
     finally:
         faulthandler.cancel_dump_traceback_later()
@@ -226,7 +229,7 @@ def _signals_deferred() -> Iterator[list[int]]:
         yield received
     finally:
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
