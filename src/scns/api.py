@@ -180,17 +180,36 @@ class ContrastiveNegatives(nn.Module):
         labels, indices = labels.long(), indices.long()
         with _full_precision(z.device):
             anchor = F.normalize(z.float(), dim=1)
-            if self.positive == "self":
-                pos_idx = indices
-            else:
-                pos_idx = self._positives().sample_from_classes(labels, generator, validate=False)
-            neg_idx = self.negatives(indices, labels, generator)  # [B, K]
+            pos_idx, neg_idx = self.draw(labels, indices, generator)
             log_ratio = self.negatives.log_ratio(indices, labels, neg_idx)
             loss, scores = self.contrast(anchor, pos_idx, neg_idx, generator, log_ratio)
         if self.training:
-            self._pending = (indices.detach(), anchor.detach())
+            self.remember(indices, anchor)
         self.last_stats = self.negatives.diagnostics(labels, neg_idx, scores) if self.diagnose else {}
         return loss * self.weight if self.weight != 1.0 else loss
+
+    @torch.no_grad()
+    def draw(
+        self, labels: Tensor, indices: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """The bank rows a batch is scored against: (positives int64 [B], negatives int64 [B, K]).
+
+        Positives are a random same-class sample (``positive="class"``) or the anchor itself
+        (``"self"``); negatives come from the sampler and never share the anchor's class. For
+        losses of other libraries: read the rows with ``term.bank.gather(ids)``.
+        """
+        labels, indices = labels.long(), indices.long()
+        if self.positive == "self":
+            pos_idx = indices
+        else:
+            pos_idx = self._positives().sample_from_classes(labels, generator, validate=False)
+        return pos_idx, self.negatives(indices, labels, generator)
+
+    @torch.no_grad()
+    def remember(self, indices: Tensor, z: Tensor) -> None:
+        """Queue the bank update of rows ``indices`` [B] with embeddings z [B, D] (applied by
+        :meth:`update`); ``forward`` does this itself in training mode."""
+        self._pending = (indices.detach().long(), F.normalize(z.detach().float(), dim=1))
 
     @torch.no_grad()
     def update(self) -> None:
