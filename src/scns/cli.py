@@ -8,6 +8,7 @@ the parser it adds sets ``run=<callable(args) -> int>``. Heavy imports happen in
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
@@ -59,7 +60,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _is_user_error(err):
             print(f"scns {args.command}: error: {err}", file=sys.stderr)
             return 2
+        if isinstance(err, OSError) and err.errno is not None:
+            print(f"scns {args.command}: error: {describe_os_error(err)}", file=sys.stderr)
+            return 1
         raise
+
+
+#: What to do about an OSError that the environment, not the code, caused.
+_OS_ERROR_ADVICE = {
+    errno.ENOSPC: "free space on that disk (or choose another --out-dir), then continue with --resume RUN_DIR: "
+    "files already written are intact",
+    errno.EDQUOT: "the disk quota is exhausted: free space, then continue with --resume RUN_DIR",
+    errno.EROFS: "that file system is read-only: choose a writable --out-dir",
+    errno.EACCES: "no permission to write there: choose another --out-dir or fix the permissions",
+    errno.EPERM: "no permission to write there: choose another --out-dir or fix the permissions",
+    errno.ENOTDIR: "a file stands where a directory is needed: choose another --out-dir",
+    errno.EEXIST: "a file stands where a directory is needed: choose another --out-dir",
+    errno.EISDIR: "a directory stands where a file is needed",
+    errno.EIO: "the disk reported an I/O error: check it",
+}
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line: what failed, on which file, and what to do."""
+    where = f": {err.filename}" if err.filename else ""
+    advice = _OS_ERROR_ADVICE.get(err.errno or 0)
+    return f"{err.strerror or err}{where}" + (f". {advice[0].upper()}{advice[1:]}" if advice else "")
 
 
 def _is_user_error(err: Exception) -> bool:
@@ -74,6 +100,7 @@ def _is_user_error(err: Exception) -> bool:
         FileNotFoundError,
     )
     for module, name in (
+        ("scns.rundir", "RunDirError"),
         ("scns.data", "DatasetError"),
         ("scns.train.checkpoint", "CheckpointError"),
         ("scns.similarity", "SimilarityError"),

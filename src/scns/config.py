@@ -134,6 +134,12 @@ class ContrastConfig:
     knn_index: str = "flat"
     knn_nprobe: int = 32
     mixture: tuple[str, ...] = ("uniform:0.5", "class_topk:0.5")
+    mixture_ramp: tuple[int, ...] = ()
+    ties: str = "share"
+    sampler_options: dict[str, Any] = field(default_factory=dict)
+    proposal_beta: float = 0.0
+    bank_prefill: bool = True
+    knn_source: str = "bank"
     latent_mixup: int = 0
     mixup_alpha: float = 0.5
     mixup_mode: str = "anchor"
@@ -152,6 +158,9 @@ class DistillConfig:
     device: fused-cl on CPU, fused-cl-bf16 on CUDA) | eager (the plain forward) | fused (conv+BN
     folded, inference mode) | fused-cl (fused + channels_last) | fused-cl-bf16 (+ bf16 autocast)
     | fused-cl-compile (+ torch.compile). The mode used is recorded in the run's summary.json.
+
+    ``teacher_sha256``: the SHA-256 of the teacher's checkpoint, filled when the run is created
+    (``teacher`` is made absolute then too) and checked on every resume.
     """
 
     teacher: str | None = None

@@ -20,15 +20,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scns.config import ConfigError
     from scns.data import get_spec, load_dataset
     from scns.data.augment import BatchTransform
     from scns.train.checkpoint import load_trained_model
     from scns.train.engine import evaluate, resolve_device
 
+    if args.batch_size <= 0:
+        raise ConfigError(f"--batch-size must be > 0, got {args.batch_size}")
     device = resolve_device(args.device)
     model, state = load_trained_model(args.checkpoint, device)
     data_cfg = state["config"]["data"]
     data_dir = args.data_dir or data_cfg.get("data_dir") or os.environ.get("SCNS_DATA_DIR")
+    if get_spec(data_cfg["dataset"]).needs_data_dir and not data_dir:
+        raise ConfigError(
+            f"the checkpoint's dataset '{data_cfg['dataset']}' is read from files: pass --data-dir DIR "
+            "(or set SCNS_DATA_DIR)"
+        )
     dataset = load_dataset(data_cfg["dataset"], data_dir, args.split)
     transform = BatchTransform.from_spec(get_spec(data_cfg["dataset"]), train=False)
     result = evaluate(model, dataset.images, dataset.labels, transform, args.batch_size, device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Any
 
 from scns.commands.options import TRAIN_FLAGS, Flag, add_run_arguments, config_from_args
@@ -31,6 +32,27 @@ def run(args: argparse.Namespace) -> int:
     return run_training(args, args.flags)
 
 
+def resume_overrides(
+    args: argparse.Namespace, flags: tuple[Flag, ...], fixed: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Every option the user passed with ``--resume`` (flags, ``--set``, ``--no-progress``, the
+    command's fixed keys), for :meth:`Trainer.resume` to apply or refuse; none is dropped."""
+    from scns.config import ConfigError, parse_override
+
+    if getattr(args, "config", None):
+        raise ConfigError(
+            "--config cannot be combined with --resume: the run's config.yaml is the base. Pass the "
+            "options to change as flags or --set KEY=VALUE"
+        )
+    given = {f.key: getattr(args, f.key.replace(".", "__")) for f in flags}
+    overrides = {k: v for k, v in given.items() if v is not None and v is not False}
+    overrides.update(parse_override(item) for item in args.overrides)
+    if args.no_progress:
+        overrides["train.progress"] = False
+    overrides.update(fixed or {})
+    return overrides
+
+
 def run_training(
     args: argparse.Namespace, flags: tuple[Flag, ...], fixed: dict[str, Any] | None = None
 ) -> int:
@@ -40,18 +62,27 @@ def run_training(
     from scns.train.validate import validate_config
 
     if args.resume:
-        overrides = list(args.overrides)
-        if args.train__epochs is not None:
-            overrides.append(f"train.epochs={args.train__epochs}")
-        if args.no_progress:
-            overrides.append("train.progress=false")
-        trainer = Trainer.resume(args.resume, overrides)
+        trainer = Trainer.resume(args.resume, resume_overrides(args, flags, fixed))
+        info = trainer.resume_info
+        if info is not None and info.finished:
+            ignored = (
+                f"; the options given ({', '.join(sorted(info.changes))}) were not applied"
+                if info.changes
+                else ""
+            )
+            print(
+                f"scns: {args.resume} is finished ({info.epochs_done} of {trainer.config.train.epochs} epochs); "
+                f"nothing to do{ignored}. Pass --epochs N with N > {info.epochs_done} to train further.",
+                file=sys.stderr,
+            )
+            trainer.release()
+            return 0
     else:
         config = config_from_args(args, flags)
         if fixed:
             config = config.with_overrides(fixed)
+        validate_config(config)
         trainer = Trainer.create(config)
-    validate_config(trainer.config)
     with ddp.session() as session:  # orderly DDP shutdown on success, error, Ctrl-C and SIGTERM
         session.release_on_exit(trainer.release_distributed)
         summary = trainer.fit()

@@ -4,18 +4,41 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
 from scns.config import Config
-from scns.rundir import CONFIG_NAME, RunDir
+from scns.rundir import CONFIG_NAME, RunDir, RunDirError, read_json_lines
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's per-epoch records. A torn last line (the run was killed, or its disk filled, while
+    writing it) is left out with a warning naming the file; a damaged earlier line raises
+    :class:`~scns.rundir.RunDirError` naming the file and line."""
     path = RunDir(run_dir).metrics
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records, torn = read_json_lines(path)
+    if torn:
+        print(
+            f"scns: warning: {path}: the last line is torn (the run stopped while writing it) and is "
+            f"left out; `scns train --resume {run_dir}` repairs it",
+            file=sys.stderr,
+        )
+    return records
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """The run's summary.json; :class:`~scns.rundir.RunDirError` naming the file when it is damaged."""
+    path = RunDir(run_dir).summary
+    try:
+        summary = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise RunDirError(
+            f"{path} is damaged ({err}); `scns train --resume {run_dir}` rewrites it, or move the run away"
+        ) from None
+    if not isinstance(summary, dict):
+        raise RunDirError(f"{path} holds a {type(summary).__name__}, not a run summary; move the run away")
+    return summary
 
 
 def is_finished(run_dir: Path) -> bool:
@@ -80,7 +103,7 @@ def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, A
     files = RunDir(run_dir)
     if cell is None:
         cell = json.loads(files.cell.read_text()) if files.cell.exists() else {}
-    summary = json.loads(files.summary.read_text())
+    summary = read_summary(run_dir)
     metrics = read_metrics(run_dir)
     config = Config.load(files.config)
     last = metrics[-1]

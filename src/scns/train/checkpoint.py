@@ -4,7 +4,12 @@ A checkpoint is one ``torch.save`` file holding everything a run needs to contin
 optimizer, objective (memory banks, sampler tables, loss normalisers), epoch, step, the resolved
 config and RNG states. It is written to a temporary file in the same directory, flushed and
 fsynced, then renamed over the target, so a crash at any moment leaves either the old or the new
-checkpoint, never a torn one.
+checkpoint, never a torn one; a failed write (a full disk) removes its temporary file.
+
+A checkpoint holds tensors and plain values only (dicts, lists, numbers, strings) and is always read
+with ``torch.load(weights_only=True)``: a file crafted to run code when unpickled is refused without
+running it. Teachers and shared checkpoints come from other people, so this is the one place scns
+reads untrusted files.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,20 +35,46 @@ class CheckpointError(RuntimeError):
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file + fsync + rename + directory fsync)."""
+    """Write ``data`` to ``path`` atomically (temp file + fsync + rename + directory fsync).
+
+    The file gets the mode a plainly written file would (``0o666`` less the umask; an existing
+    file's own mode when replacing one). On any failure (a full disk, an interrupt) the temporary
+    file is removed and ``path`` is left as it was; an ``OSError`` names ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), _file_mode(path))
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise with_filename(err, path) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def with_filename(err: OSError, path: str | Path) -> OSError:
+    """``err`` naming ``path`` (a failed ``os.write`` names no file; the user needs to know which)."""
+    if err.filename is not None or err.errno is None:
+        return err
+    return OSError(err.errno, err.strerror, str(path))
+
+
+def _file_mode(path: Path) -> int:
+    """The permission bits ``open(path, "w")`` would give (mkstemp alone gives 0o600)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -57,11 +90,16 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Serialise ``state`` with ``torch.save`` and write it atomically to ``path``."""
+def serialize_checkpoint(state: dict[str, Any]) -> bytes:
+    """The bytes of a checkpoint file holding ``state`` (tensors and plain values only)."""
     buffer = io.BytesIO()
     torch.save({"format_version": FORMAT_VERSION, **state}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Serialise ``state`` with ``torch.save`` and write it atomically to ``path``."""
+    atomic_write_bytes(path, serialize_checkpoint(state))
 
 
 def resolve_checkpoint_path(path: str | Path, name: str = LAST_CHECKPOINT_NAME) -> Path:
@@ -81,10 +119,22 @@ def resolve_checkpoint_path(path: str | Path, name: str = LAST_CHECKPOINT_NAME) 
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (file or run directory)."""
+    """Read a checkpoint written by :func:`save_checkpoint` (file or run directory).
+
+    Only tensors and plain values are unpickled (``weights_only=True``); anything else is refused
+    with :class:`CheckpointError` before it can run.
+    """
     path = resolve_checkpoint_path(path)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        what = f" (it names {found.group(1)})" if found else ""
+        raise CheckpointError(
+            f"refused to load {path}: it holds objects other than tensors and plain values{what}. "
+            "scns reads checkpoints with weights_only=True, so nothing in the file was run. It was not "
+            "written by scns, or it was altered: use checkpoints only from people you trust"
+        ) from None
     except Exception as err:  # torch raises many types for torn or foreign files
         raise CheckpointError(
             f"cannot read checkpoint {path}: {err}. The file is corrupt or not a scns checkpoint."

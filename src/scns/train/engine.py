@@ -5,6 +5,10 @@ evaluates, logs metrics as JSON lines and writes an atomic checkpoint after ever
 resumed from its directory continues from the last checkpoint; since every epoch's shuffling,
 augmentation and sampling randomness is a pure function of (seed, epoch), a resumed run in
 deterministic mode ends with exactly the weights and metrics of an uninterrupted one.
+
+A run directory has one writer: :meth:`Trainer.create` and :meth:`Trainer.resume` take its lock
+(:func:`scns.runlock.acquire_run_lock`; under torchrun rank 0 alone) and :meth:`Trainer.fit`
+releases it when it stops, however it stops. Resume semantics are in :meth:`Trainer.resume`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import contextlib
 import json
 import math
 import os
-import shutil
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +27,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import Tensor, nn
 
 from scns.config import Config, ConfigError
@@ -32,7 +37,8 @@ from scns.data.imageset import ImageSet, carve_validation
 from scns.data.loader import DeviceLoader
 from scns.objectives import Objective
 from scns.provenance import code_provenance
-from scns.rundir import RunDir
+from scns.rundir import RunDir, RunDirError, read_json_lines
+from scns.runlock import FileLock, acquire_run_lock, holder_record
 from scns.train import checkpoint as ckpt
 from scns.train import distributed as ddp
 from scns.train.metrics import MeanMeter, topk_correct
@@ -150,8 +156,64 @@ def evaluate(
 
 
 def default_run_name(config: Config) -> str:
+    """``<dataset>-<model>-s<seed>-<YYYYmmdd-HHMMSS>-p<pid>``: two live processes never generate the
+    same name, and :meth:`Trainer.create` makes the directory exclusively (adding ``-2``, ``-3``
+    ... when one process starts two runs within a second)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return f"{config.data.dataset}-{config.model.name}-s{config.train.seed}-{stamp}"
+    return f"{config.data.dataset}-{config.model.name}-s{config.train.seed}-{stamp}-p{os.getpid()}"
+
+
+def _is_rank_zero() -> bool:
+    """Rank 0 of a torchrun launch (or a plain process): the one process that writes the run."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _make_dir(path: Path, exclusive: bool = False) -> None:
+    """``mkdir -p`` (``exclusive``: the last component must be new), with a one-line error."""
+    try:
+        if exclusive:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir()
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        if exclusive and path.is_dir():
+            raise
+        raise RunDirError(
+            f"cannot create run directory {path}: a file is in the way; choose another --out-dir"
+        ) from None
+    except OSError as err:
+        raise RunDirError(
+            f"cannot create run directory {path}: {err.strerror}; choose a writable --out-dir"
+        ) from None
+
+
+def _new_run_dir(out_dir: Path, name: str) -> Path:
+    """Create ``out_dir/name`` (or ``name-2``, ``name-3``, ... when taken) exclusively."""
+    for attempt in range(1, 1000):
+        path = out_dir / (name if attempt == 1 else f"{name}-{attempt}")
+        try:
+            _make_dir(path, exclusive=True)
+        except FileExistsError:
+            continue
+        return path
+    raise RunDirError(f"cannot find a free run name {name}-N under {out_dir}; pass --name")
+
+
+def _summary_readable(files: RunDir) -> bool:
+    try:
+        return isinstance(json.loads(files.summary.read_text()), dict)
+    except (OSError, ValueError):
+        return False
+
+
+@dataclass
+class ResumeInfo:
+    """What a resume found and changed (``Trainer.resume_info``)."""
+
+    epochs_done: int
+    changes: dict[str, tuple[Any, Any]]
+    finished: bool
 
 
 class Trainer:
@@ -171,6 +233,8 @@ class Trainer:
         # read now, not at the end: a long run (or grid) keeps the code it imported while HEAD moves on
         self.code = code_provenance()
         self._built = False
+        self._lock: FileLock | None = None
+        self.resume_info: ResumeInfo | None = None
 
     @property
     def files(self) -> RunDir:
@@ -180,28 +244,104 @@ class Trainer:
     # ------------------------------------------------------------------ construction
     @classmethod
     def create(cls, config: Config, run_dir: str | Path | None = None, **kwargs: Any) -> Trainer:
-        """A new run; ``run_dir`` defaults to ``<train.out_dir>/<train.name or generated>``."""
+        """A new run; ``run_dir`` defaults to ``<train.out_dir>/<train.name>``, or to a generated name
+        (:func:`default_run_name`) whose directory is made exclusively, so runs never share one.
+
+        Takes the run's lock (rank 0 only), held until :meth:`fit` stops or :meth:`release`.
+        A distillation teacher is pinned (:func:`~scns.train.validate.pin_teacher`).
+
+        Raises:
+            RunBusyError: another process writes ``run_dir`` (the message names it).
+            ConfigError: ``run_dir`` already holds a run (use :meth:`resume`).
+            RunDirError: the directory cannot be created or written.
+        """
+        from scns.train.validate import pin_teacher
+
+        config = pin_teacher(config)
+        writer = _is_rank_zero()
         if run_dir is None:
-            run_dir = Path(config.train.out_dir) / (config.train.name or default_run_name(config))
+            out_dir = Path(config.train.out_dir)
+            if config.train.name:
+                run_dir = out_dir / config.train.name
+            elif writer:
+                run_dir = _new_run_dir(out_dir, default_run_name(config))
+            else:  # only rank 0 writes; the other ranks never touch the directory
+                run_dir = out_dir / default_run_name(config)
         run_dir = Path(run_dir)
-        if RunDir(run_dir).last_checkpoint.exists():
-            raise ConfigError(
-                f"run directory {run_dir} already holds a run; use `--resume {run_dir}` or another name"
-            )
+        lock = None
+        if writer:
+            _make_dir(run_dir)
+            lock = acquire_run_lock(run_dir)
+            if RunDir(run_dir).last_checkpoint.exists():
+                lock.release(remove=True)
+                raise ConfigError(
+                    f"run directory {run_dir} already holds a run; use `--resume {run_dir}` or another name"
+                )
         trainer = cls(config, run_dir, **kwargs)
+        trainer._lock = lock
         return trainer
 
     @classmethod
-    def resume(cls, run_dir: str | Path, overrides: list[str] | None = None, **kwargs: Any) -> Trainer:
-        """Continue the run in ``run_dir`` from its last checkpoint (a run with none starts over)."""
+    def resume(
+        cls,
+        run_dir: str | Path,
+        overrides: list[str] | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Trainer:
+        """Continue the run in ``run_dir`` from its last checkpoint (a run with none starts over).
+
+        Resume semantics: the run's ``config.yaml`` is the base and ``overrides`` are applied over
+        it. Only :data:`~scns.train.validate.RESUMABLE_KEYS` may change (epochs, lr, skip-nonfinite,
+        progress, device, data directory, ...); any other changed option would change what is
+        trained and is refused with a ``ConfigError`` naming it. The result is validated, the
+        teacher of a distillation run checked against its pinned SHA-256, and, once training
+        proceeds, ``config.yaml`` rewritten and the change recorded in ``history.jsonl`` (time, epochs
+        done, each changed key's old and new value). ``train.epochs`` may not drop below the epochs
+        already trained. A finished run (every epoch trained, summary written) is left as it is
+        unless more epochs are asked for: ``resume_info.finished`` is True and :meth:`fit` returns
+        its summary without training or writing anything.
+
+        Takes the run's lock (rank 0 only), held until :meth:`fit` stops or :meth:`release`.
+        """
+        from scns.train.validate import pin_teacher, resume_changes, validate_config
+
         run_dir = Path(run_dir)
         files = RunDir(run_dir)
-        if not files.config.is_file():
-            raise ConfigError(f"{run_dir} is not a scns run directory (no {files.config.name})")
-        config = Config.load(files.config).with_overrides(overrides or [])
-        trainer = cls(config, run_dir, **kwargs)
+        if not run_dir.is_dir():
+            raise ConfigError(f"{run_dir} is not a scns run directory (no such directory)")
+        lock = acquire_run_lock(run_dir) if _is_rank_zero() else None
+        try:
+            if not files.config.is_file():
+                raise ConfigError(f"{run_dir} is not a scns run directory (no {files.config.name})")
+            base = Config.load(files.config)
+            config = base.with_overrides(overrides or [])
+            changes = resume_changes(base, config)
+            config = pin_teacher(config)
+            validate_config(config)
+            epochs_done = 0
+            if files.last_checkpoint.is_file():
+                epochs_done = int(ckpt.load_checkpoint(files.last_checkpoint, map_location="cpu")["epoch"])
+            if config.train.epochs < epochs_done:
+                raise ConfigError(
+                    f"train.epochs={config.train.epochs} is fewer than the {epochs_done} epochs {run_dir} "
+                    "has trained already; give at least that many"
+                )
+            finished = epochs_done >= config.train.epochs and _summary_readable(files)
+        except BaseException:
+            if lock is not None:
+                lock.release(remove=True)
+            raise
+        trainer = cls(base if finished else config, run_dir, **kwargs)
         trainer._resume_from = files.last_checkpoint
+        trainer._lock = lock
+        trainer.resume_info = ResumeInfo(epochs_done=epochs_done, changes=changes, finished=finished)
         return trainer
+
+    def release(self) -> None:
+        """Give up the run directory's lock (:meth:`fit` does this when it stops); idempotent."""
+        if self._lock is not None:
+            self._lock.release(remove=True)
+            self._lock = None
 
     def release_distributed(self) -> None:
         """Drop the DDP wrapper, the one object that holds the process group (its C++ Reducer), so
@@ -325,28 +465,68 @@ class Trainer:
         ckpt.restore_rng_state(state["rng"])
 
     def _truncate_metrics(self, epochs_done: int) -> None:
-        """Drop metric lines of epochs after the checkpoint (a killed run may have logged them)."""
+        """Drop metric lines of epochs after the checkpoint (a killed run may have logged them) and a
+        torn last line (a process killed, or a disk filled, while writing it)."""
         path = self.files.metrics
         if not path.exists():
             return
-        kept = [
-            line
-            for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line)["epoch"] < epochs_done
-        ]
+        records, torn = read_json_lines(path)
+        if torn:
+            print(
+                f"scns: note: {path}: dropped a torn last line (the run stopped while writing it)",
+                file=sys.stderr,
+            )
+        kept = [json.dumps(r) for r in records if r.get("epoch", math.inf) < epochs_done]
         ckpt.atomic_write_bytes(path, ("\n".join(kept) + "\n" if kept else "").encode())
+
+    def _start_writing(self) -> None:
+        """Rank 0, before the first epoch: config.yaml, the resume's history record, metrics cut back
+        to the checkpoint, temporary files of a killed write removed."""
+        files = self.files
+        _make_dir(self.run_dir)
+        if self._lock is None:  # a Trainer built directly, or fit a second time
+            self._lock = acquire_run_lock(self.run_dir)
+        for stale in files.checkpoints.glob(".*.tmp") if files.checkpoints.is_dir() else ():
+            stale.unlink(missing_ok=True)  # we hold the lock: no other writer owns them
+        for stale in self.run_dir.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+        config_text = yaml.safe_dump(self.config.to_dict(), sort_keys=False)
+        ckpt.atomic_write_bytes(files.config, config_text.encode())
+        if self.resume_info is not None:
+            self._append_history(self.resume_info)
+        # drop metric lines past the checkpoint (a killed run, or a run restarted without one)
+        self._truncate_metrics(self.start_epoch)
+
+    def _append_history(self, info: ResumeInfo) -> None:
+        holder = holder_record()
+        record = {
+            "event": "resume",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "epochs_done": info.epochs_done,
+            "changed": {key: {"from": old, "to": new} for key, (old, new) in sorted(info.changes.items())},
+            "host": socket.gethostname(),
+            "pid": holder["pid"],
+            "command": holder["command"],
+        }
+        self._append_line(self.files.history, record)
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> dict[str, Any]:
         """Train to ``train.epochs``; returns the run summary (also written to ``summary.json``)."""
+        if self.resume_info is not None and self.resume_info.finished:
+            self.release()
+            return json.loads(self.files.summary.read_text())
+        try:
+            return self._fit()
+        finally:
+            self.release()
+
+    def _fit(self) -> dict[str, Any]:
         if not self._built:
             self.build()
         cfg = self.config
         if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            cfg.save(self.files.config)
-            # drop metric lines past the checkpoint (a killed run, or a run restarted without one)
-            self._truncate_metrics(self.start_epoch)
+            self._start_writing()
         started = time.perf_counter()
         last_eval: EvalResult | None = None
         for epoch in range(self.start_epoch, cfg.train.epochs):
@@ -464,10 +644,18 @@ class Trainer:
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.save_checkpoint(path, {**self.state_dict(epoch), "nonfinite_parts": parts})
+        from scns.train.validate import nonfinite_options
+
+        bad = nonfinite_options(self.config)
+        advice = (
+            f"The options {', '.join(k for k, _ in bad)} are not finite numbers: give finite values."
+            if bad
+            else f"Lower optim.lr, check the data, or continue with `--resume {self.run_dir} --skip-nonfinite N` "
+            "to tolerate up to N such steps."
+        )
         raise NonFiniteLossError(
             f"loss is not finite at epoch {epoch}, step {step_in_epoch} (parts: {parts}). "
-            f"Model state before this step saved to {path}. Lower optim.lr, check the data, "
-            "or pass --skip-nonfinite N to tolerate up to N such steps."
+            f"Model state before this step saved to {path}. {advice}"
         )
 
     def evaluate(self) -> EvalResult:
@@ -485,18 +673,38 @@ class Trainer:
 
     # ------------------------------------------------------------------ output
     def _save(self, epochs_done: int, improved: bool) -> None:
+        """best.pt when the epoch improved, then last.pt, each written atomically (a failed write,
+        say a full disk, leaves the previous file and no temporary one). best.pt goes first: if its
+        write fails, last.pt still holds the previous epoch, so a resume trains this epoch again and
+        writes both (the other order would lose the best checkpoint for good)."""
         files = self.files
-        ckpt.save_checkpoint(files.last_checkpoint, self.state_dict(epochs_done))
+        data = ckpt.serialize_checkpoint(self.state_dict(epochs_done))
         if improved:
-            tmp = files.checkpoints / f".{files.best_checkpoint.name}.tmp"
-            shutil.copyfile(files.last_checkpoint, tmp)
-            os.replace(tmp, files.best_checkpoint)
+            ckpt.atomic_write_bytes(files.best_checkpoint, data)
+        ckpt.atomic_write_bytes(files.last_checkpoint, data)
 
     def _append_metrics(self, record: dict[str, Any]) -> None:
-        with open(self.files.metrics, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        self._append_line(self.files.metrics, record)
+
+    @staticmethod
+    def _append_line(path: Path, record: dict[str, Any]) -> None:
+        """Append one JSON line durably; a failed write (a full disk) is cut back off the file, so the
+        lines already there stay whole. (A process killed mid-line leaves a torn last line, which a
+        resume drops and ``scns report`` names.)"""
+        line = memoryview((json.dumps(record) + "\n").encode())
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                while line:
+                    line = line[os.write(fd, line) :]
+                os.fsync(fd)
+            except OSError as err:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise ckpt.with_filename(err, path) from err
+        finally:
+            os.close(fd)
 
     def _progress(self, epoch: int) -> Any:
         if not self.config.train.progress:

@@ -13,6 +13,7 @@ one grid directory.
 from __future__ import annotations
 
 import json
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -23,12 +24,12 @@ from typing import Any
 from scns.config import Config, ConfigError
 from scns.registry import UnknownNameError
 from scns.report.collect import find_runs, is_finished, run_record
-from scns.rundir import RunDir
+from scns.rundir import RunDir, RunDirError
 from scns.train import checkpoint as ckpt
 from scns.train.claims import CellClaim
 from scns.train.engine import Trainer
 from scns.train.protocols import Cell
-from scns.train.validate import validate_config
+from scns.train.validate import validate_config, validate_data_dir
 
 RESULTS_NAME = "results.json"
 SMOKE_OVERRIDES = {"train.epochs": 1, "train.max_steps_per_epoch": 2}
@@ -69,6 +70,11 @@ def run_grid(
     extra = dict(overrides or {})
     by_name = {c.name: c for c in cells}
     selected = [c for c in cells if only is None or only in c.name]
+    if not selected:
+        raise ConfigError(
+            f"--only {only!r} matches none of the {len(cells)} cells (nothing was run); "
+            "`scns grid PROTOCOL --out DIR --list` lists their names"
+        )
     # teachers a selected cell depends on run first, even when the filter does not name them
     order: list[Cell] = []
     for cell in selected:
@@ -119,7 +125,9 @@ def _check_cells(cells: list[Cell], runs_dir: Path, extra: dict[str, Any]) -> No
     problems = []
     for cell in cells:
         try:
-            validate_config(cell_config(cell, runs_dir, extra), check_teacher=False)
+            config = cell_config(cell, runs_dir, extra)
+            validate_config(config, check_teacher=False)
+            validate_data_dir(config)
         except (ConfigError, UnknownNameError) as err:
             problems.append(f"  {cell.name}: {err}")
     if problems:
@@ -169,6 +177,12 @@ def write_results(out_dir: Path, cells: list[Cell]) -> list[dict[str, Any]]:
     ran it (another ``--only`` filter or ``--seeds`` list); ``cells`` supplies the metadata of this one's."""
     known = {cell.name: asdict(cell) for cell in cells}
     runs = find_runs([out_dir / "runs"]) if (out_dir / "runs").is_dir() else []
-    records = [run_record(run_dir, known.get(run_dir.name)) for run_dir in runs if is_finished(run_dir)]
+    records = []
+    for run_dir in runs:
+        try:
+            if is_finished(run_dir):
+                records.append(run_record(run_dir, known.get(run_dir.name)))
+        except RunDirError as err:  # one damaged run must not stop the grid; `scns report` names it
+            print(f"scns grid: warning: {run_dir} left out of {RESULTS_NAME}: {err}", file=sys.stderr)
     ckpt.atomic_write_bytes(out_dir / RESULTS_NAME, json.dumps(records, indent=1).encode())
     return records

@@ -1,20 +1,56 @@
-"""Reject an invalid configuration before any data is loaded or any model is built."""
+"""Reject an invalid configuration before any data is loaded or any model is built.
+
+Also the rules of a resume (:data:`RESUMABLE_KEYS`, :func:`resume_changes`) and the pinning of a
+distillation teacher by the SHA-256 of its checkpoint (:func:`pin_teacher`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 from scns.config import Config, ConfigError
 from scns.train.schedule import SCHEDULES
+
+#: Options a resumed run may change: how long it trains and how fast, how it reports, where it runs
+#: and reads its data. Every other option changes what is trained (dataset, model, teacher, sampler,
+#: objective, contrast/distill settings, seed, batch size, ...) and is refused on resume.
+#: ``distill.teacher`` may move only to a file with the pinned SHA-256 (``distill.teacher_sha256``).
+RESUMABLE_KEYS = frozenset(
+    {
+        "train.epochs",
+        "optim.lr",
+        "optim.gamma",
+        "optim.milestones",
+        "train.skip_nonfinite",
+        "train.progress",
+        "train.log",
+        "train.device",
+        "train.log_every",
+        "train.eval_every",
+        "train.dist_timeout_s",
+        "data.eval_batch_size",
+        "data.data_dir",
+        "data.download",
+        "distill.teacher",
+    }
+)
 
 
 def validate_config(config: Config, check_teacher: bool = True) -> None:
     """Raise :class:`ConfigError` (or ``UnknownNameError`` listing valid names) for the first problem found.
 
-    ``check_teacher=False`` skips reading the distillation teacher's checkpoint, for a config whose
-    teacher is still to be trained (a grid checks every cell before its first run).
+    ``check_teacher=False`` skips the checks that need files: reading the distillation teacher's
+    checkpoint and requiring a data directory, for a config whose teacher is still to be trained
+    (a grid checks every cell before its first run; it checks the data directory itself).
     """
     from scns.data import get_spec
     from scns.models import MODELS
 
+    validate_finite(config)
     get_spec(config.data.dataset)  # unknown dataset -> UnknownNameError listing the choices
     MODELS.get(config.model.name)  # unknown model -> UnknownNameError listing the choices
     _positive("data.batch_size", config.data.batch_size)
@@ -51,7 +87,112 @@ def validate_config(config: Config, check_teacher: bool = True) -> None:
         raise ConfigError(f"optim.milestones must be positive epochs, got {list(optim.milestones)}")
     validate_method(config)
     if check_teacher:
+        validate_data_dir(config)
         validate_teacher(config)
+
+
+def nonfinite_options(config: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Every float option of the config holding NaN or inf, as (dotted key, value).
+
+    Walks the dataclass schema (and free-form mappings and lists inside it), so an option added to
+    any section is covered without naming it here.
+    """
+    if dataclasses.is_dataclass(config):
+        items = [(f.name, getattr(config, f.name)) for f in dataclasses.fields(config)]
+    else:
+        items = [(str(k), v) for k, v in config.items()]
+    found: list[tuple[str, Any]] = []
+    for name, value in items:
+        key = f"{prefix}{name}"
+        if dataclasses.is_dataclass(value) or isinstance(value, Mapping):
+            found.extend(nonfinite_options(value, key + "."))
+        elif isinstance(value, (tuple, list)):
+            if any(_nonfinite(v) for v in value):
+                found.append((key, value))
+        elif _nonfinite(value):
+            found.append((key, value))
+    return found
+
+
+def _nonfinite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def validate_finite(config: Config) -> None:
+    """Reject NaN and inf in any float option (``--contrast-weight nan`` must not turn a term off)."""
+    bad = nonfinite_options(config)
+    if bad:
+        listed = ", ".join(f"{key}={value}" for key, value in bad)
+        raise ConfigError(f"options must be finite numbers, got {listed}")
+
+
+def validate_data_dir(config: Config) -> None:
+    """A dataset read from files needs a data directory (caught here, before a model is built)."""
+    from scns.data import get_spec
+
+    if get_spec(config.data.dataset).needs_data_dir and not config.data.data_dir:
+        raise ConfigError(
+            f"dataset '{config.data.dataset}' is read from files: pass --data-dir DIR (or set SCNS_DATA_DIR, "
+            "or --set data.data_dir=DIR); add --download to fetch it there"
+        )
+
+
+def _flat(config: Config) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for section, values in config.to_dict().items():
+        for key, value in values.items():
+            flat[f"{section}.{key}"] = value
+    return flat
+
+
+def resume_changes(base: Config, new: Config) -> dict[str, tuple[Any, Any]]:
+    """The options ``new`` changes from a run's saved config ``base``: {key: (old, new)}.
+
+    Raises:
+        ConfigError: some changed option is not in :data:`RESUMABLE_KEYS`; the message names each
+            with its old and new value.
+    """
+    old_values, new_values = _flat(base), _flat(new)
+    changed = {k: (old_values.get(k), v) for k, v in new_values.items() if old_values.get(k) != v}
+    refused = {k: v for k, v in changed.items() if k not in RESUMABLE_KEYS}
+    if refused:
+        listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(refused.items()))
+        raise ConfigError(
+            f"cannot change on resume: {listed}. These change what the run trains; start a new run instead "
+            f"(another --name). Options a resume may change: {', '.join(sorted(RESUMABLE_KEYS))}"
+        )
+    return changed
+
+
+def pin_teacher(config: Config) -> Config:
+    """Pin a distillation run's teacher: ``distill.teacher`` made absolute (so a resume from another
+    working directory finds it) and ``distill.teacher_sha256`` set to its checkpoint's SHA-256.
+
+    A config already pinned keeps its digest, which the teacher must still match.
+
+    Raises:
+        CheckpointError: the teacher is missing, or its checkpoint no longer has the pinned digest.
+    """
+    from scns.train.checkpoint import file_digest, resolve_checkpoint_path
+
+    if config.train.objective != "distill" or not config.distill.teacher:
+        return config
+    path = Path(config.distill.teacher).expanduser().absolute()
+    digest = file_digest(resolve_checkpoint_path(path))
+    _check_pin(config, path, digest)
+    return config.with_overrides({"distill.teacher": str(path), "distill.teacher_sha256": digest})
+
+
+def _check_pin(config: Config, path: Path | str, digest: str) -> None:
+    from scns.train.checkpoint import CheckpointError
+
+    pinned = config.distill.teacher_sha256
+    if pinned and pinned != digest:
+        raise CheckpointError(
+            f"teacher {path} has changed: its checkpoint's SHA-256 is {digest[:16]}..., but this run was "
+            f"distilled from one with {pinned[:16]}... (distill.teacher_sha256). Put the original teacher "
+            "back (or pass --teacher with its new location), or start a new run for the new teacher"
+        )
 
 
 def _positive(key: str, value: int) -> None:
@@ -86,6 +227,8 @@ def validate_method(config: Config) -> None:
         )
     if c.weight is not None and c.weight < 0:
         raise ConfigError(f"contrast.weight must be >= 0, got {c.weight}")
+    if distill:
+        _validate_distill(config)
     if contrast_weight(config) <= 0:
         return
     if c.loss is not None:
@@ -148,6 +291,16 @@ def validate_method(config: Config) -> None:
             )
 
 
+def _validate_distill(config: Config) -> None:
+    d = config.distill
+    if not d.kd_temperature > 0:
+        raise ConfigError(f"distill.kd_temperature must be > 0, got {d.kd_temperature}")
+    for key in ("ce_weight", "kd_weight"):
+        value = getattr(d, key)
+        if value is not None and value < 0:
+            raise ConfigError(f"distill.{key} must be >= 0, got {value}")
+
+
 def validate_teacher(config: Config) -> None:
     """A distillation teacher must exist and fit the dataset (read from its checkpoint, no data loaded)."""
     from scns.data import get_spec
@@ -160,6 +313,10 @@ def validate_teacher(config: Config) -> None:
             "distillation needs a teacher: --teacher RUN_DIR (a run of `scns train`) or a checkpoint"
         )
     state = load_checkpoint(config.distill.teacher)
+    if config.distill.teacher_sha256:
+        from scns.train.checkpoint import file_digest
+
+        _check_pin(config, config.distill.teacher, file_digest(state["path"]))
     arch = state.get("config", {}).get("model", {}).get("name")
     if config.distill.teacher_model and arch != config.distill.teacher_model:
         raise CheckpointError(
