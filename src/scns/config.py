@@ -85,6 +85,7 @@ class TrainConfig:
     out_dir: str = "runs"
     name: str | None = None
     log_every: int = 50
+    log: str = "jsonl"  # metrics sinks besides metrics.jsonl: jsonl | tensorboard (scns.train.loggers)
     eval_every: int = 1
     progress: bool = True
     skip_nonfinite: int = 0

@@ -41,6 +41,7 @@ from scns.rundir import RunDir, RunDirError, read_json_lines
 from scns.runlock import FileLock, acquire_run_lock, holder_record
 from scns.train import checkpoint as ckpt
 from scns.train import distributed as ddp
+from scns.train.loggers import open_loggers
 from scns.train.metrics import MeanMeter, topk_correct
 from scns.train.schedule import lr_at
 
@@ -527,6 +528,7 @@ class Trainer:
         cfg = self.config
         if self.dist.is_main:
             self._start_writing()
+        loggers = open_loggers(cfg.train.log, self.run_dir, self.start_epoch) if self.dist.is_main else None
         started = time.perf_counter()
         last_eval: EvalResult | None = None
         for epoch in range(self.start_epoch, cfg.train.epochs):
@@ -543,6 +545,7 @@ class Trainer:
             record["best_top1"] = self.best_top1
             if self.dist.is_main:
                 self._append_metrics(record)
+                loggers.log_epoch(record)  # --log tensorboard; metrics.jsonl stays the record
                 self._save(epoch + 1, improved)
                 self._print_epoch(record)
         if last_eval is None:  # resumed after its last epoch (killed before the summary was written)
@@ -550,6 +553,7 @@ class Trainer:
         summary = self._summary(last_eval, time.perf_counter() - started)
         if self.dist.is_main:
             ckpt.atomic_write_bytes(self.files.summary, json.dumps(summary, indent=2).encode())
+            loggers.close()
         return summary
 
     @contextlib.contextmanager

@@ -202,7 +202,7 @@ def _positive(key: str, value: int) -> None:
 
 def validate_method(config: Config) -> None:
     """Checks of the objective's sections (contrastive term, distillation)."""
-    from scns.data import get_spec
+    from scns.data import dataset_num_classes
     from scns.losses import LOSSES
     from scns.memory import BANK_DTYPES
     from scns.models.frozen import TEACHER_MODES
@@ -237,7 +237,7 @@ def validate_method(config: Config) -> None:
             raise ConfigError(f"contrast.loss must be nce or infonce, got '{c.loss}'")
     for name in [c.sampler or "uniform", *sampler_names(c)]:
         SAMPLERS.get(name)
-    num_classes = get_spec(config.data.dataset).num_classes
+    num_classes = dataset_num_classes(config.data.dataset, config.data.data_dir)
     _positive("contrast.negatives", c.negatives)
     _positive("contrast.embed_dim", c.embed_dim)
     _positive("contrast.refresh_every", c.refresh_every)
@@ -303,7 +303,7 @@ def _validate_distill(config: Config) -> None:
 
 def validate_teacher(config: Config) -> None:
     """A distillation teacher must exist and fit the dataset (read from its checkpoint, no data loaded)."""
-    from scns.data import get_spec
+    from scns.data import dataset_num_classes
     from scns.train.checkpoint import CheckpointError, load_checkpoint
 
     if config.train.objective != "distill":
@@ -322,7 +322,7 @@ def validate_teacher(config: Config) -> None:
         raise CheckpointError(
             f"teacher checkpoint {state['path']} holds a '{arch}', but distill.teacher_model is '{config.distill.teacher_model}'"
         )
-    num_classes = get_spec(config.data.dataset).num_classes
+    num_classes = dataset_num_classes(config.data.dataset, config.data.data_dir)
     if state.get("num_classes") != num_classes:
         raise CheckpointError(
             f"teacher checkpoint {state['path']} was trained for {state.get('num_classes')} classes, "
