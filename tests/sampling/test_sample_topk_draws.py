@@ -237,6 +237,8 @@ def test_spread_columns_shapes_and_counts() -> None:
     cols = spread_columns(64, 7, 23, g)
     counts = torch.stack([torch.bincount(r, minlength=7) for r in cols])
     assert set(counts.unique().tolist()) == {3, 4} and bool((counts.sum(1) == 23).all())
+    windows = cols.unfold(1, 7, 1)  # [64, 17, 7]: every 7 consecutive positions
+    assert bool((windows.sort(2).values == torch.arange(7)).all()), "a prefix is not spread evenly"
 
 
 def _duplicate_rate_loop(ids: torch.Tensor) -> float:

@@ -29,7 +29,8 @@ class SampleTopKSampler(SamplerBase):
 
     - ``k <= L``: k distinct entries, a uniformly random subset in random order (no duplicates);
     - ``k > L``: every entry ``floor(k / L)`` or ``ceil(k / L)`` times (the ``k mod L`` extra
-      entries a uniformly random subset), in random positions;
+      entries a uniformly random subset), a random permutation of the row read cyclically (see
+      :func:`spread_columns`);
     - ``with_replacement=True``: the old i.i.d. uniform draws with replacement (duplicates even
       when ``k <= L``), kept so earlier grids can be rerun.
 
@@ -240,19 +241,22 @@ def spread_columns(
     """Column positions for k draws from each of ``rows`` rows of ``length`` entries, spread as
     evenly as possible: int64 [rows, k] in [0, length).
 
-    ``k <= length``: k distinct columns, a uniformly random subset in uniformly random order
-    (the top k of float64 uniform keys). ``k > length``: every column ``k // length`` times plus
-    a uniformly random subset of ``k % length`` columns once more, shuffled into random
-    positions. Each position's marginal is uniform over the row in both cases.
+    Each row takes one uniformly random permutation p of its columns (the order of float64
+    uniform keys) and reads it cyclically: position j holds ``p[j % length]``. So
+
+    - ``k <= length``: k distinct columns, a uniformly random subset in random order;
+    - ``k > length``: every column ``k // length`` times and a uniformly random subset of
+      ``k % length`` columns (the first ones of p) once more;
+    - every position's marginal is uniform over the row, and every prefix of the k positions is
+      itself spread evenly (no column twice within any ``length`` consecutive positions).
+
+    Cost: one sort of [rows, length] keys (a top-k when ``k < length``), not of [rows, k].
     """
     keys = torch.rand((rows, length), dtype=torch.float64, generator=generator, device=device)
+    perm = keys.topk(min(k, length), dim=1).indices  # the k (or all) largest keys, in key order
     if k <= length:
-        return keys.topk(k, dim=1).indices
-    whole, extra = divmod(k, length)
-    every = torch.arange(length, device=keys.device).repeat(whole).expand(rows, -1)
-    cols = torch.cat([every, keys.topk(extra, dim=1).indices], dim=1)
-    order = torch.rand((rows, k), dtype=torch.float64, generator=generator, device=device).argsort(dim=1)
-    return cols.gather(1, order)
+        return perm
+    return perm.gather(1, (torch.arange(k, device=perm.device) % length).expand(rows, -1))
 
 
 def check_rankable(features: Tensor) -> None:
