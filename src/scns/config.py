@@ -109,6 +109,17 @@ class ContrastConfig:
     ``share_top_k``: the logged share of negatives from the anchor's most similar classes counts
     this many classes (needs ``similarity``); ``None`` takes ``top_k`` unless a sample_topk
     sampler is in use (its ``top_k`` counts samples, not classes), and then logs no share.
+    ``ties`` (class_topk): ``share`` keeps every class tied at the k-th place, sharing its weight
+    (no result depends on the class order); ``id`` is the legacy cut by class id. ``mixture_ramp``:
+    ``[start, end]`` epochs over which a mixture's non-uniform shares rise from 0 (uniform holds the
+    rest). ``sampler_options``: ``{sampler: {option: value}}`` for any option of a sampler's own
+    ``Options`` (these win over the common keys above). ``proposal_beta`` in [0, 1] corrects the loss
+    for the sampler's proposal q: 0 is the plain objective, 1 the unbiased estimate of the uniform
+    objective (NCE with the true noise density, InfoNCE with a log q correction). ``bank_prefill``
+    fills every memory bank with one no-grad pass over the training set before the first step.
+    ``knn_source``: what sample_topk's table is built from in distillation: ``bank`` (the teacher's
+    memory bank, the space the student is contrasted in, every ``refresh_every`` epochs) or
+    ``teacher_features`` (legacy: the teacher's raw pooled features, once).
     ``bank_dtype`` (float32 | bfloat16 | float16) stores the memory banks at that precision: half
     the memory for large N (BENCHMARKS.md, s. 6 gives its accuracy effect). ``knn_backend`` (torch |
     faiss), ``knn_index`` (flat: exact | ivf: approximate, for N in the millions) and ``knn_nprobe``
@@ -171,6 +182,7 @@ class DistillConfig:
     kd_weight: float | None = None
     kd_temperature: float = 4.0
     teacher_mode: str = "auto"
+    teacher_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -282,6 +294,8 @@ def _set_dotted(config: Any, dotted: str, value: Any, prefix: str = "") -> Any:
     head, _, rest = dotted.partition(".")
     full = f"{prefix}{dotted}"
     sub = _field_value(config, head, f"{prefix}{head}")
+    if rest and isinstance(sub, Mapping):  # a free-form mapping field: set a nested key in a copy
+        return replace(config, **{head: _set_in_mapping(sub, rest, value)})
     if rest:
         if not dataclasses.is_dataclass(sub):
             raise ConfigError(f"'{prefix}{head}' is not a section, so '{full}' is not a valid key")
@@ -291,6 +305,17 @@ def _set_dotted(config: Any, dotted: str, value: Any, prefix: str = "") -> Any:
             raise ConfigError(f"'{full}' is a section; set one of its keys, e.g. {full}.<key>=...")
         return replace(config, **{head: _apply_mapping(sub, value, full + ".")})
     return replace(config, **{head: _coerce(config, head, value, full)})
+
+
+def _set_in_mapping(mapping: Mapping[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    head, _, rest = dotted.partition(".")
+    out = dict(mapping)
+    if rest:
+        inner = out.get(head, {})
+        out[head] = _set_in_mapping(inner if isinstance(inner, Mapping) else {}, rest, value)
+    else:
+        out[head] = value
+    return out
 
 
 def _field_value(obj: Any, key: str, dotted: str) -> Any:

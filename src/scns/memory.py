@@ -131,6 +131,17 @@ class MemoryBank(nn.Module):
         raise ValueError(f"unknown scoring method {method!r}; use 'gather', 'matmul' or None (auto)")
 
     @torch.no_grad()
+    def fill(self, index: Tensor, z: Tensor) -> None:
+        """Set the rows ``index`` [B] to ``normalise(z)`` [B, D] outright (no momentum, no gather
+        across ranks): for filling the bank before training, a pass every rank makes in full."""
+        if index.dim() != 1 or z.dim() != 2 or z.shape != (index.shape[0], self.dim):
+            raise ValueError(
+                f"fill expects index [B] and z [B, {self.dim}], got {tuple(index.shape)} and {tuple(z.shape)}"
+            )
+        rows = F.normalize(z.detach().to(torch.float64), dim=1)
+        self.memory.index_copy_(0, index, rows.to(self.memory.dtype))
+
+    @torch.no_grad()
     def update(self, index: Tensor, z: Tensor) -> None:
         """Momentum update ``v <- normalise(m * v + (1 - m) * z)`` of the rows ``index``.
 

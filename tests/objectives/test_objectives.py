@@ -9,7 +9,8 @@ from torch import nn
 from scns.config import Config
 from scns.data.batch import Batch
 from scns.objectives import DistillObjective, SupervisedObjective, build_objective
-from scns.objectives.build import contrast_weight, topk_mask
+from scns.objectives.build import contrast_weight
+from scns.similarity import topk_weights
 
 N, C, D_IN = 120, 6, 3 * 8 * 8
 
@@ -95,14 +96,14 @@ def test_class_topk_negatives_only_from_top_classes_and_share_logged():
     objective = build_objective(cfg, TinyNet(), labels(), similarity=similarity())
     seen = {}
 
-    def spy(anchor, pos_idx, neg_idx, generator=None, _orig=objective.contrast.forward):
+    def spy(anchor, pos_idx, neg_idx, generator=None, log_ratio=None, _orig=objective.contrast.forward):
         seen["neg"] = neg_idx
-        return _orig(anchor, pos_idx, neg_idx, generator)
+        return _orig(anchor, pos_idx, neg_idx, generator, log_ratio)
 
     objective.contrast.forward = spy
     b = batch()
     out = run_step(objective, b)
-    mask = topk_mask(similarity(), 2)
+    mask = topk_weights(similarity(), 2) > 0
     neg_classes = labels()[seen["neg"]]
     assert mask[b.y.unsqueeze(1), neg_classes].all()
     assert out.stats["topk_share"] == pytest.approx(1.0)
@@ -116,9 +117,9 @@ def test_sampler_choice_changes_the_ids_that_reach_the_loss():
         objective = build_objective(cfg, TinyNet(), labels(), similarity=similarity())
         calls = []
         original = objective.contrast.forward
-        objective.contrast.forward = lambda a, p, n, g=None, o=original, c=calls: (
+        objective.contrast.forward = lambda a, p, n, g=None, r=None, o=original, c=calls: (
             c.append(n),
-            o(a, p, n, g),
+            o(a, p, n, g, r),
         )[1]
         run_step(objective, batch())
         drawn[sampler] = labels()[calls[0]]
@@ -208,7 +209,7 @@ def test_crd_loss_is_nce_in_both_directions_with_shared_negatives():
     negs = []
     for side in (objective.contrast_s, objective.contrast_t):
         original = side.forward
-        side.forward = lambda a, p, n, g=None, o=original: (negs.append(n), o(a, p, n, g))[1]
+        side.forward = lambda a, p, n, g=None, r=None, o=original: (negs.append(n), o(a, p, n, g, r))[1]
     objective.on_epoch_start(0, torch.Generator().manual_seed(0))
     out = objective(batch())
     assert len(negs) == 2 and torch.equal(negs[0], negs[1])
@@ -341,12 +342,12 @@ def test_table_build_time_is_reported_once_with_the_next_epoch_stats():
 def test_logged_share_counts_the_configured_number_of_similar_classes(overrides, classes):
     cfg = config(**{"contrast.similarity": "given", **overrides})
     objective = build_objective(cfg, TinyNet(), labels(), similarity=similarity())
-    mask = objective.negatives.topk_classes
+    mask = objective.negatives.share_mask
     if classes is None:
         assert mask is None
         assert "topk_share" not in run_step(objective, batch()).stats
     else:
-        assert torch.equal(mask, topk_mask(similarity(), classes))
+        assert torch.equal(mask, topk_weights(similarity(), classes) > 0)
         share = run_step(objective, batch()).stats["topk_share"]
         if overrides["contrast.sampler"] == "sample_topk":  # uniform fallback in the first epoch
             # C = 6: each anchor's 2 similar classes hold 2/5 of the other-class samples

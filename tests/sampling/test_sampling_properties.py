@@ -195,13 +195,41 @@ def test_class_topk_whole_empty_topk_set_is_an_error() -> None:
         ClassTopKSampler(labels, sim, top_k=1)
 
 
-def test_class_topk_breaks_similarity_ties_by_class_id() -> None:
+def test_class_topk_legacy_ties_are_broken_by_class_id() -> None:
+    labels = torch.arange(12) % 6
+    sim = torch.zeros(6, 6)
+    sim[0, 4] = 1.0
+    sampler = ClassTopKSampler(labels, sim, top_k=3, ties="id")
+    assert sampler.topk_classes[0].tolist() == [4, 1, 2]
+    assert sampler.topk_classes[5].tolist() == [0, 1, 2]
+
+
+def test_class_topk_tied_classes_share_the_last_places() -> None:
+    # row 0: class 4 strictly first, then 1, 2, 3, 5 tied for the 2 remaining places -> 1/2 each
     labels = torch.arange(12) % 6
     sim = torch.zeros(6, 6)
     sim[0, 4] = 1.0
     sampler = ClassTopKSampler(labels, sim, top_k=3)
-    assert sampler.topk_classes[0].tolist() == [4, 1, 2]
-    assert sampler.topk_classes[5].tolist() == [0, 1, 2]
+    assert sampler.weights[0].tolist() == [0.0, 0.5, 0.5, 0.5, 1.0, 0.5]
+    # equal class sizes, uniform weighting: a class is drawn in proportion to its weight
+    assert torch.allclose(sampler.probs[0], sampler.weights[0] / 3)
+    assert sampler.topk_classes[0].tolist() == [4, 1, 2, 3, 5]
+
+
+def test_class_topk_sets_do_not_depend_on_class_order() -> None:
+    # a hierarchy-like similarity full of ties: permuting the classes permutes the probabilities
+    g = torch.Generator().manual_seed(0)
+    c = 12
+    group = torch.randint(0, 3, (c,), generator=g)
+    sim = (group.unsqueeze(0) == group.unsqueeze(1)).double() + 0.5 * torch.randint(0, 2, (c, c), generator=g)
+    sim = (sim + sim.T) / 2
+    labels = torch.arange(c * 5) % c
+    perm = torch.randperm(c, generator=g)
+    for weighting in ("uniform", "softmax"):
+        a = ClassTopKSampler(labels, sim, top_k=4, weighting=weighting)
+        inverse = torch.argsort(perm)
+        b = ClassTopKSampler(inverse[labels], sim[perm][:, perm], top_k=4, weighting=weighting)
+        assert torch.allclose(b.probs, a.probs[perm][:, perm])
 
 
 def test_class_topk_accepts_an_object_with_a_matrix(unequal_labels: torch.Tensor) -> None:

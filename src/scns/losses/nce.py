@@ -65,8 +65,15 @@ class NCELoss(nn.Module):
         """The current partition estimate Z (NaN before the first batch)."""
         return self.log_z.exp()
 
-    def forward(self, pos_scores: Tensor, neg_scores: Tensor) -> Tensor:
-        """pos_scores [B] and neg_scores [B, K] (dot products) -> scalar loss."""
+    def forward(self, pos_scores: Tensor, neg_scores: Tensor, log_ratio: Tensor | None = None) -> Tensor:
+        """pos_scores [B] and neg_scores [B, K] (dot products) -> scalar loss.
+
+        ``log_ratio`` [B, K] (optional, no grad): beta * log(q / u) of each negative, its proposal
+        q against the uniform proposal u, scaled by the correction exponent beta in [0, 1]. Each
+        negative's noise density becomes ``Pn * (q / u) ** beta``: beta = 1 is NCE with the noise
+        density the negatives were really drawn from, beta = 0 (or None) CRD's uniform Pn. The
+        positive, which no sampler draws, keeps the uniform Pn.
+        """
         if pos_scores.dim() != 1 or neg_scores.dim() != 2 or neg_scores.shape[0] != pos_scores.shape[0]:
             raise ValueError(
                 f"expected pos_scores [B] and neg_scores [B, K], got {tuple(pos_scores.shape)} and {tuple(neg_scores.shape)}"
@@ -89,7 +96,8 @@ class NCELoss(nn.Module):
         log_noise = math.log(k) - math.log(self.n_data)  # log(K * Pn)
         # log(P / (P + c)) = -softplus(log c - log P);  log(c / (P + c)) = -softplus(log P - log c)
         pos_term = F.softplus(log_noise - log_p[:, 0])
-        neg_term = F.softplus(log_p[:, 1:] - log_noise).sum(1)
+        neg_log_noise = log_noise if log_ratio is None else log_noise + log_ratio.to(log_p.dtype)
+        neg_term = F.softplus(log_p[:, 1:] - neg_log_noise).sum(1)
         return (pos_term + neg_term).mean()
 
     def extra_repr(self) -> str:

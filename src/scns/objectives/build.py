@@ -10,9 +10,9 @@ from scns.memory import BANK_DTYPES
 from scns.objectives.base import Objective
 from scns.objectives.contrast import BankContrast, Embed
 from scns.objectives.distill import DEFAULT_WEIGHTS, METHODS, DistillObjective
-from scns.objectives.negatives import NegativeSource
+from scns.objectives.negatives import DynamicSimilarity, NegativeSource
 from scns.objectives.supervised import SupervisedObjective
-from scns.sampling import NEGATIVE_TRANSFORMS, build_sampler
+from scns.sampling import NEGATIVE_TRANSFORMS, configured
 
 OBJECTIVES = ("supervised", "distill")
 
@@ -45,91 +45,50 @@ def contrast_option(config: Config, name: str) -> str:
     return (DISTILL_DEFAULTS if config.train.objective == "distill" else SUPERVISED_DEFAULTS)[name]
 
 
-def sampler_name(contrast: ContrastConfig) -> str:
-    """The configured sampler, uniform when none is named."""
-    return contrast.sampler or "uniform"
-
-
-def sampler_names(contrast: ContrastConfig) -> list[str]:
-    """The sampler names a config uses (a mixture's components, or the one sampler)."""
-    if sampler_name(contrast) == "mixture":
-        return [part.split(":", 1)[0] for part in contrast.mixture]
-    return [sampler_name(contrast)]
-
-
 def needs_similarity(contrast: ContrastConfig) -> bool:
-    return "class_topk" in sampler_names(contrast)
+    """Whether the configured sampler (or a mixture component) draws by class similarity."""
+    return configured.needs_similarity(contrast)
 
 
 def needs_features(contrast: ContrastConfig) -> bool:
-    return "sample_topk" in sampler_names(contrast)
+    """Whether the configured sampler (or a mixture component) builds a table from features."""
+    return configured.refreshes_from_features(contrast)
 
 
-def _sampler_options(name: str, contrast: ContrastConfig, similarity: Tensor | None) -> dict:
-    if name == "class_topk":
-        if similarity is None:
-            raise ConfigError(
-                "sampler class_topk needs contrast.similarity (e.g. glove, wordnet, prototypes:RUN_DIR)"
-            )
-        return {
-            "similarity": similarity,
-            "top_k": contrast.top_k,
-            "weighting": contrast.weighting,
-            "temperature": contrast.class_temperature,
-        }
-    if name == "sample_topk":
-        return {
-            "top_k": contrast.top_k,
-            "refresh_every": contrast.refresh_every,
-            "backend": contrast.knn_backend,
-            "index": contrast.knn_index,
-            "nprobe": contrast.knn_nprobe,
-        }
-    return {}
+def build_negatives(
+    contrast: ContrastConfig,
+    labels: Tensor,
+    similarity: Tensor | None,
+    dynamic_similarity: DynamicSimilarity | None = None,
+) -> NegativeSource:
+    """The configured sampler over training labels [N], wrapped with its fallback and statistics.
 
-
-def build_negatives(contrast: ContrastConfig, labels: Tensor, similarity: Tensor | None) -> NegativeSource:
-    """The configured sampler over training labels [N], wrapped with its fallback and statistics."""
-    if sampler_name(contrast) == "mixture":
-        components = []
-        for part in contrast.mixture:
-            name, _, fraction = part.partition(":")
-            try:
-                share = float(fraction)
-            except ValueError:
-                raise ConfigError(
-                    f"contrast.mixture part '{part}' must look like name:fraction, e.g. uniform:0.5"
-                ) from None
-            components.append((name, share, _sampler_options(name, contrast, similarity)))
-        sampler = build_sampler("mixture", labels, components=components)
-    else:
-        name = sampler_name(contrast)
-        sampler = build_sampler(name, labels, **_sampler_options(name, contrast, similarity))
-    share_k = share_top_k(contrast)
-    mask = None if share_k is None else topk_mask(similarity, share_k)
-    return NegativeSource(sampler, labels, contrast.negatives, mask, contrast.log_negatives)
+    ``similarity``: the [C, C] class similarity (with a ``dynamic_similarity``, its value before
+    the bank is known: the static part, or None for an all-tied start).
+    """
+    if similarity is None and dynamic_similarity is not None:
+        c = int(labels.max()) + 1
+        similarity = torch.zeros(c, c, device=labels.device)  # all tied: uniform over other classes
+    sampler = configured.build_configured(contrast, labels, similarity)
+    return NegativeSource(
+        sampler,
+        labels,
+        contrast.negatives,
+        similarity=similarity,
+        share_top_k=share_top_k(contrast),
+        log_negatives=contrast.log_negatives,
+        proposal_beta=contrast.proposal_beta,
+        dynamic_similarity=dynamic_similarity,
+    )
 
 
 def share_top_k(contrast: ContrastConfig) -> int | None:
     """How many most similar classes the logged top-k share counts (None: no share is logged)."""
+    if not contrast.similarity:
+        return None
     if contrast.share_top_k is not None:
         return contrast.share_top_k
     return None if needs_features(contrast) else contrast.top_k
-
-
-def topk_mask(similarity: Tensor | None, k: int) -> Tensor | None:
-    """bool [C, C]: row c marks the k classes most similar to c (None without a similarity).
-
-    Uses the same top-k as the class-level sampler (ties broken by the lower class id).
-    """
-    from scns.similarity import top_k
-
-    if similarity is None:
-        return None
-    c = similarity.shape[0]
-    mask = torch.zeros(c, c, dtype=torch.bool, device=similarity.device)
-    mask.scatter_(1, top_k(similarity, min(k, c - 1)), True)
-    return mask
 
 
 def build_contrast(contrast: ContrastConfig, n: int, loss: str) -> BankContrast:
@@ -162,6 +121,7 @@ def build_objective(
     teacher: nn.Module | None = None,
     similarity: Tensor | None = None,
     sample_features: Tensor | None = None,
+    dynamic_similarity: DynamicSimilarity | None = None,
 ) -> Objective:
     """The objective named by ``config.train.objective``.
 
@@ -170,8 +130,11 @@ def build_objective(
         train_labels: int64 [N] training labels on the training device.
         teacher: frozen teacher (distillation only).
         similarity: [C, C] class similarity for class-level sampling (and the top-k share statistic).
-        sample_features: [N, F] features to build sample-level tables from once (the teacher's in
-            distillation); without them the supervised setting refreshes tables from its bank.
+        sample_features: [N, F] features to build sample-level tables from once and keep (the
+            legacy ``contrast.knn_source=teacher_features`` of distillation); without them tables
+            are rebuilt from the memory bank every ``refresh_every`` epochs.
+        dynamic_similarity: an adaptive class similarity (``bank`` specs), recomputed from the
+            memory bank at every epoch start.
     """
     contrast = config.contrast
     n = int(train_labels.numel())
@@ -179,9 +142,10 @@ def build_objective(
     if config.train.objective == "supervised":
         if weight <= 0:
             return SupervisedObjective(model, label_smoothing=config.optim.label_smoothing)
-        negatives = build_negatives(contrast, train_labels, similarity)
+        negatives = build_negatives(contrast, train_labels, similarity, dynamic_similarity)
         if sample_features is not None and negatives.needs_refresh(0):
             negatives.refresh(sample_features)
+            negatives.refresh_from_bank = False
         return SupervisedObjective(
             model,
             label_smoothing=config.optim.label_smoothing,
@@ -203,13 +167,10 @@ def build_objective(
         crd_w = weight
         parts: dict = {}
         if crd_w:
-            negatives = build_negatives(contrast, train_labels, similarity)
-            if negatives.needs_refresh(0):
-                if sample_features is None:
-                    raise ConfigError(
-                        "sample_topk in distillation needs the teacher's features to build its table"
-                    )
-                negatives.refresh(sample_features)
+            negatives = build_negatives(contrast, train_labels, similarity, dynamic_similarity)
+            if sample_features is not None and negatives.needs_refresh(0):
+                negatives.refresh(sample_features)  # legacy: one table from raw teacher features
+                negatives.refresh_from_bank = False
             parts = {
                 "contrast_s": build_contrast(contrast, n, contrast_option(config, "loss")),
                 "contrast_t": build_contrast(contrast, n, contrast_option(config, "loss")),

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from scns.losses import LOSSES
 from scns.memory import MemoryBank
+from scns.objectives.negatives import ContrastScores
 from scns.sampling import LatentMixup
 
 
@@ -54,20 +55,39 @@ class BankContrast(nn.Module):
         self.mixup = mixup
 
     def forward(
-        self, anchor: Tensor, pos_idx: Tensor, neg_idx: Tensor, generator: torch.Generator | None = None
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """anchor [B, D] (unit norm, with grad), pos_idx [B], neg_idx [B, K] -> (loss, stats).
+        self,
+        anchor: Tensor,
+        pos_idx: Tensor,
+        neg_idx: Tensor,
+        generator: torch.Generator | None = None,
+        log_ratio: Tensor | None = None,
+    ) -> tuple[Tensor, ContrastScores]:
+        """anchor [B, D] (unit norm, with grad), pos_idx [B], neg_idx [B, K] -> (loss, scores).
 
-        stats: ``neg_sim`` (mean anchor-negative cosine of the real negatives), ``pos_sim``,
-        and ``neg_scores`` ([B, K] detached, for hardness histograms).
+        ``log_ratio`` [B, K]: the negatives' proposal correction for the loss (see
+        :meth:`NegativeSource.log_ratio`); latent-mixup pseudo-negatives, which no sampler drew, get
+        none. ``scores`` are the step's detached scores, for diagnostics.
         """
         anchor = anchor.float()
         pos = self.bank.scores(anchor, pos_idx.unsqueeze(1)).squeeze(1)  # [B]
         neg = self.bank.scores(anchor, neg_idx)  # [B, K]
-        stats = {"neg_sim": neg.detach().mean(), "pos_sim": pos.detach().mean(), "neg_scores": neg.detach()}
+        pseudo = None
         if self.mixup is not None:
-            neg = torch.cat([neg, self._pseudo_negative_scores(anchor, neg_idx, neg, pos, generator)], dim=1)
-        return self.criterion(pos, neg), stats
+            pseudo = self._pseudo_negative_scores(anchor, neg_idx, neg, pos, generator)  # [B, M]
+            if log_ratio is not None:
+                log_ratio = torch.cat([log_ratio, log_ratio.new_zeros(pseudo.shape)], dim=1)
+            all_neg = torch.cat([neg, pseudo], dim=1)
+        else:
+            all_neg = neg
+        # a loss that takes no proposal correction still serves runs without one (beta = 0)
+        loss = self.criterion(pos, all_neg) if log_ratio is None else self.criterion(pos, all_neg, log_ratio)
+        scores = ContrastScores(
+            pos=pos.detach(),
+            neg=neg.detach(),
+            pseudo=None if pseudo is None else pseudo.detach(),
+            temperature=self.criterion.temperature,
+        )
+        return loss, scores
 
     def _pseudo_negative_scores(
         self, anchor: Tensor, neg_idx: Tensor, neg: Tensor, pos: Tensor, generator: torch.Generator | None

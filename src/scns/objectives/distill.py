@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from scns.data.batch import Batch
 from scns.losses import KDLoss
 from scns.objectives.base import Objective, StepOutput
 from scns.objectives.contrast import BankContrast, Embed
-from scns.objectives.negatives import NegativeSource, step_stats
+from scns.objectives.negatives import NegativeSource
 
 METHODS = ("student", "kd", "crd", "crd+kd")
 
@@ -118,14 +118,27 @@ class DistillObjective(Objective):
             z_s = self.embed_s(features.float())
             z_t = self.embed_t(t_features.float())
             neg_idx = self.negatives(batch.index, batch.y, self.generator)
+            log_ratio = self.negatives.log_ratio(batch.index, batch.y, neg_idx)
             # Each anchor is contrasted against the other network's bank (CRD).
-            loss_s, s_stats = self.contrast_t(z_s, batch.index, neg_idx, self.generator)
-            loss_t, _ = self.contrast_s(z_t, batch.index, neg_idx, self.generator)
+            loss_s, s_scores = self.contrast_t(z_s, batch.index, neg_idx, self.generator, log_ratio)
+            loss_t, _ = self.contrast_s(z_t, batch.index, neg_idx, self.generator, log_ratio)
             parts["crd"] = self.crd_weight * (loss_s + loss_t)
             self._pending = (batch.index, z_s.detach(), z_t.detach())
-            stats = step_stats(self.negatives, batch.y, neg_idx, s_stats)
+            if self.diagnose:
+                stats = self.negatives.diagnostics(batch.y, neg_idx, s_scores)
         loss = sum(parts.values())
         return StepOutput(loss=loss, parts=parts, logits=logits, stats=stats)
+
+    def reference_bank(self) -> Tensor | None:
+        # the student's anchors are contrasted against the teacher's bank: its neighbours and class
+        # means are what is hard for the student
+        return self.contrast_t.bank.table if self.crd_weight else None
+
+    def fill_banks(self, batch: Batch) -> None:
+        _, features = self.model(batch.x)
+        _, t_features = self.teacher(batch.x)
+        self.contrast_s.bank.fill(batch.index, self.embed_s(features.float()))
+        self.contrast_t.bank.fill(batch.index, self.embed_t(t_features.float()))
 
     def after_step(self) -> None:
         if self._pending is not None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from scns.data.batch import Batch
 from scns.objectives.base import Objective, StepOutput
 from scns.objectives.contrast import BankContrast, Embed
-from scns.objectives.negatives import NegativeSource, step_stats
+from scns.objectives.negatives import NegativeSource
 from scns.sampling import ClassIndex
 
 
@@ -54,11 +54,12 @@ class SupervisedObjective(Objective):
     def contrastive(self) -> bool:
         return self.contrast is not None and self.weight > 0
 
-    def on_epoch_start(self, epoch: int, generator) -> None:
-        super().on_epoch_start(epoch, generator)
-        # Sample-level tables are rebuilt from the bank, which holds every sample only after one epoch.
-        if self.contrastive and epoch >= 1 and self.negatives.needs_refresh(epoch):
-            self.negatives.refresh(self.contrast.bank.table)
+    def reference_bank(self) -> Tensor | None:
+        return self.contrast.bank.table if self.contrastive else None
+
+    def fill_banks(self, batch: Batch) -> None:
+        _, features = self.model(batch.x)
+        self.contrast.bank.fill(batch.index, self.embed(features.float()))
 
     def forward(self, batch: Batch) -> StepOutput:
         logits, features = self.model(batch.x)
@@ -67,19 +68,16 @@ class SupervisedObjective(Objective):
             return StepOutput(loss=ce, parts={"ce": ce}, logits=logits)
         z = self.embed(features.float())  # [B, D]
         if self.class_index is not None:
-            pos_idx = self.class_index.sample_from_classes(batch.y, self.generator)
+            pos_idx = self.class_index.sample_from_classes(batch.y, self.generator, validate=False)
         else:
             pos_idx = batch.index
         neg_idx = self.negatives(batch.index, batch.y, self.generator)  # [B, K]
-        contrastive, stats = self.contrast(z, pos_idx, neg_idx, self.generator)
+        log_ratio = self.negatives.log_ratio(batch.index, batch.y, neg_idx)
+        contrastive, scores = self.contrast(z, pos_idx, neg_idx, self.generator, log_ratio)
         self._pending = (batch.index, z.detach())
         parts = {"ce": ce, "contrast": self.weight * contrastive}
-        return StepOutput(
-            loss=ce + parts["contrast"],
-            parts=parts,
-            logits=logits,
-            stats=step_stats(self.negatives, batch.y, neg_idx, stats),
-        )
+        stats = self.negatives.diagnostics(batch.y, neg_idx, scores) if self.diagnose else {}
+        return StepOutput(loss=ce + parts["contrast"], parts=parts, logits=logits, stats=stats)
 
     def after_step(self) -> None:
         if self._pending is not None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -10,12 +13,44 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from scns.sampling.base import SamplerBase
+from scns.sampling.base import SamplerBase, SamplerOptions
 from scns.sampling.class_index import ClassIndex, uniform_below
 from scns.sampling.registry import SAMPLERS
 
 Backend = Literal["torch", "faiss"]
 FaissIndex = Literal["flat", "ivf"]
+
+
+@dataclass(frozen=True)
+class SampleTopKOptions(SamplerOptions):
+    """Options of :class:`SampleTopKSampler` (see its docstring). ``top_k`` counts samples here."""
+
+    top_k: int = 10
+    refresh_every: int = 5
+    knn_backend: Backend = "torch"
+    knn_index: FaissIndex = "flat"
+    knn_nprobe: int = 32
+    skip_nearest: float = 0.0
+    with_replacement: bool = False
+
+    def __post_init__(self) -> None:
+        for key in ("top_k", "refresh_every", "knn_nprobe"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"sample_topk {key} must be a positive integer, got {value!r}")
+        if self.knn_backend not in ("torch", "faiss"):
+            raise ValueError(f"sample_topk knn_backend must be 'torch' or 'faiss', got {self.knn_backend!r}")
+        if self.knn_index not in ("flat", "ivf"):
+            raise ValueError(f"sample_topk knn_index must be 'flat' or 'ivf', got {self.knn_index!r}")
+        if self.knn_index == "ivf" and self.knn_backend != "faiss":
+            raise ValueError("knn_index=ivf needs knn_backend=faiss (pip install faiss-cpu)")
+        if self.knn_backend == "faiss" and importlib.util.find_spec("faiss") is None:
+            raise ValueError(
+                "knn_backend=faiss needs faiss, which is not installed: pip install faiss-cpu (or "
+                "faiss-gpu), or use --knn-backend torch"
+            )
+        if not 0.0 <= self.skip_nearest < 1.0:
+            raise ValueError(f"sample_topk skip_nearest must be in [0, 1), got {self.skip_nearest}")
 
 
 @SAMPLERS.register("sample_topk")
@@ -62,6 +97,30 @@ class SampleTopKSampler(SamplerBase):
     Memory: the table plus a row-sorted int32 copy of its usable columns (for :meth:`log_prob`),
     ``4 * N * (top_k + L)`` bytes.
     """
+
+    Options = SampleTopKOptions
+    refreshes_from_features = True
+
+    @classmethod
+    def from_options(
+        cls,
+        labels: Tensor,
+        options: SamplerOptions,
+        *,
+        similarity: Tensor | None = None,
+        build: Callable[[str], SamplerBase] | None = None,
+    ) -> SampleTopKSampler:
+        assert isinstance(options, SampleTopKOptions)
+        return cls(
+            labels,
+            options.top_k,
+            refresh_every=options.refresh_every,
+            backend=options.knn_backend,
+            index=options.knn_index,
+            nprobe=options.knn_nprobe,
+            skip_nearest=options.skip_nearest,
+            with_replacement=options.with_replacement,
+        )
 
     def __init__(
         self,

@@ -29,5 +29,11 @@ class UniformSampler(SamplerBase):
     def _sample(self, index: Tensor, labels: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
         return self.index.sample_excluding_class(labels, k, generator)
 
+    def _log_prob(self, index: Tensor, labels: Tensor, neg_idx: Tensor) -> Tensor:
+        others = (self.index.n - self.index.counts[labels]).to(torch.float32)  # [B]
+        log_q = (-others.log()).unsqueeze(1).expand(neg_idx.shape)
+        same = self.index.labels[neg_idx] == labels.unsqueeze(1)
+        return log_q.masked_fill(same, float("-inf"))
+
     def describe(self) -> str:
         return f"uniform over other classes, N={self.index.n}, C={self.index.num_classes}"

@@ -42,7 +42,7 @@ from scns.runlock import FileLock, acquire_run_lock, holder_record
 from scns.train import checkpoint as ckpt
 from scns.train import distributed as ddp
 from scns.train.loggers import open_loggers
-from scns.train.metrics import MeanMeter, topk_correct
+from scns.train.metrics import MeanMeter, SampledMeter, topk_correct
 from scns.train.schedule import lr_at
 
 #: Per-epoch metric keys that describe the machine and its load rather than the run's arithmetic
@@ -530,6 +530,8 @@ class Trainer:
             self._start_writing()
         loggers = open_loggers(cfg.train.log, self.run_dir, self.start_epoch) if self.dist.is_main else None
         started = time.perf_counter()
+        if self.start_epoch == 0 and self.global_step == 0 and cfg.contrast.bank_prefill:
+            self._prefill_banks()
         last_eval: EvalResult | None = None
         for epoch in range(self.start_epoch, cfg.train.epochs):
             with self._peer_failures(epoch):
@@ -555,6 +557,28 @@ class Trainer:
             ckpt.atomic_write_bytes(self.files.summary, json.dumps(summary, indent=2).encode())
             loggers.close()
         return summary
+
+    def _prefill_banks(self) -> None:
+        """One no-grad pass over the training set (no augmentation) fills every memory bank before
+        the first step; every rank makes the whole pass, so the banks agree without a gather."""
+        loader = DeviceLoader(
+            self.train_set.images,
+            self.train_set.labels,
+            self.config.data.eval_batch_size,
+            device=self.device,
+            transform=self.eval_transform,
+            shuffle=False,
+            drop_last=False,
+        )
+        began = time.perf_counter()
+        with self.autocast:
+            filled = self.objective.prefill_banks(loader)
+        self.prefill_time_s = time.perf_counter() - began
+        if filled and self.dist.is_main and self.config.train.progress:
+            print(
+                f"memory banks prefilled from {len(self.train_set)} training images in {self.prefill_time_s:.1f} s",
+                flush=True,
+            )
 
     @contextlib.contextmanager
     def _peer_failures(self, epoch: int):
@@ -582,6 +606,7 @@ class Trainer:
             epoch, epoch_generator(cfg.train.seed, epoch, self.device, stream=stream)
         )
         meter = MeanMeter()
+        diagnostics = SampledMeter()
         progress = self._progress(epoch)
         seen = 0
         for step_in_epoch, batch in enumerate(self.loader):
@@ -590,6 +615,8 @@ class Trainer:
             lr = lr_at(self.global_step, self.steps_per_epoch, cfg.train.epochs, cfg.optim)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
+            # diagnostics only on the logged steps: they cost nothing in between
+            self.objective.diagnose = step_in_epoch % cfg.train.log_every == 0
             with self.autocast:
                 out = self.step_module(batch)
             # One scalar sync per step: a non-finite update must never reach the weights
@@ -606,14 +633,16 @@ class Trainer:
             n = batch.y.numel()
             seen += n
             acc = topk_correct(out.logits.detach().float(), batch.y, (1,))[0] * (100.0 / n)
-            meter.update({"loss": out.loss, "acc": acc, **out.parts, **out.stats}, n)
+            meter.update({"loss": out.loss, "acc": acc, **out.parts}, n)
+            if out.stats:
+                diagnostics.update(out.stats)
             if progress is not None and (step_in_epoch + 1) % cfg.train.log_every == 0:
                 values = meter.compute()
                 rate = seen / max(1e-9, time.perf_counter() - epoch_start)
                 progress.set_postfix(
                     loss=f"{values['loss']:.3f}", acc=f"{values['acc']:.1f}", img_s=f"{rate:.0f}"
                 )
-                progress.update(cfg.train.log_every)
+                progress.update(cfg.train.log_every * n)
         if progress is not None:
             progress.close()
         elapsed = time.perf_counter() - epoch_start
@@ -629,6 +658,7 @@ class Trainer:
             "load_avg_1m": load_average(),
         }
         record.update({f"train_{k}": v for k, v in values.items()})
+        record.update({f"train_{k}": v for k, v in diagnostics.compute().items()})
         record["step_time_s"] = elapsed / max(1, self.steps_per_epoch)
         record.update(self.objective.epoch_stats())
         return record
@@ -748,6 +778,7 @@ class Trainer:
             "epochs": self.config.train.epochs,
             "seed": self.config.train.seed,
             "eval_split": self.eval_set.split,
+            "bank_prefill_time_s": getattr(self, "prefill_time_s", None),
             "final_top1": last_eval.top1 if last_eval else None,
             "final_top5": last_eval.top5 if last_eval else None,
             "best_top1": self.best_top1 if self.best_top1 > -math.inf else None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -43,3 +45,40 @@ class MeanMeter:
         names = list(self.sums)
         values = torch.stack([self.sums[n] for n in names]).cpu().tolist()
         return {n: v / max(1, self.count) for n, v in zip(names, values)}
+
+
+class SampledMeter:
+    """Means of named scalar diagnostics measured on a sample of steps, with their standard error.
+
+    Each :meth:`update` is one observation per name (a step's value); :meth:`compute` gives, per
+    name, the mean over the observed steps and ``<name>_se`` = sample standard deviation / sqrt(n)
+    (NaN with one observation), plus ``diag_steps`` = the most observations of any name. Sums stay
+    on the device until ``compute()``.
+    """
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def update(self, values: dict[str, Tensor]) -> None:
+        for name, value in values.items():
+            v = value.detach().double().reshape(())
+            pair = torch.stack([v, v * v])
+            self.sums[name] = self.sums[name] + pair if name in self.sums else pair
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def compute(self) -> dict[str, float]:
+        """``{name: mean, name_se: standard error, "diag_steps": n}`` (one host sync); empty if unused."""
+        if not self.sums:
+            return {}
+        names = list(self.sums)
+        sums = torch.stack([self.sums[n] for n in names]).cpu().tolist()
+        out: dict[str, float] = {}
+        for name, (total, squares) in zip(names, sums):
+            n = self.counts[name]
+            mean = total / n
+            var = (squares - n * mean * mean) / (n - 1) if n > 1 else float("nan")
+            out[name] = mean
+            out[f"{name}_se"] = math.sqrt(max(var, 0.0) / n) if n > 1 else float("nan")
+        out["diag_steps"] = max(self.counts.values())
+        return out

@@ -18,6 +18,7 @@ from scns.data.imageset import ImageSet
 from scns.models.frozen import freeze_for_inference
 from scns.objectives import Objective, build_objective
 from scns.objectives.build import contrast_weight, needs_features, needs_similarity
+from scns.objectives.negatives import DynamicSimilarity
 from scns.train.checkpoint import CheckpointError, load_trained_model
 
 
@@ -49,6 +50,13 @@ def load_teacher(
     return teacher, state
 
 
+def similarity_context(train_set: ImageSet, config: Config, device: torch.device) -> dict[str, Any]:
+    """What similarity sources may read: the training data, the device, the data folder."""
+    from scns.similarity import imageset_context
+
+    return {**imageset_context(train_set), "device": str(device), "data_dir": config.data.data_dir}
+
+
 def resolve_similarity(
     spec: str, train_set: ImageSet, config: Config, device: torch.device, teacher: nn.Module | None = None
 ) -> Tensor:
@@ -57,9 +65,9 @@ def resolve_similarity(
     ``teacher:prototypes`` / ``teacher:confusion`` (distillation only) run ``teacher`` over
     ``train_set``; it is loaded from ``distill.teacher`` when not given.
     """
-    from scns.similarity import class_similarity, imageset_context
+    from scns.similarity import class_similarity
 
-    context = {**imageset_context(train_set), "device": str(device), "data_dir": config.data.data_dir}
+    context = {**similarity_context(train_set, config, device)}
     context.update(teacher_similarity_context(spec, train_set, config, device, teacher))
     return class_similarity(spec, list(train_set.classes), context=context).to(device)
 
@@ -83,6 +91,30 @@ def teacher_similarity_context(
     return teacher_context(teacher, train_set.images, train_set.labels, transform, config.distill.teacher)
 
 
+def resolve_contrast_similarity(
+    spec_text: str,
+    train_set: ImageSet,
+    config: Config,
+    device: torch.device,
+    labels: Tensor,
+    teacher: nn.Module | None = None,
+) -> tuple[Tensor | None, DynamicSimilarity | None]:
+    """The run's class similarity: ``(matrix, None)`` for a static spec; for one with terms known only
+    during training (``bank``), ``(its static part or None, the DynamicSimilarity that completes it)``."""
+    from scns.similarity.spec import SimilaritySpec
+
+    spec = SimilaritySpec.parse(spec_text)
+    if not spec.is_dynamic:
+        return resolve_similarity(spec_text, train_set, config, device, teacher), None
+    context = {
+        **similarity_context(train_set, config, device),
+        **teacher_similarity_context(spec_text, train_set, config, device, teacher),
+    }
+    static = spec.static_part(list(train_set.classes), context=context)
+    static = None if static is None else static.to(device)
+    return static, DynamicSimilarity(spec, static, labels, len(train_set.classes))
+
+
 def make_objective(config: Config, model: nn.Module, train_set: ImageSet, device: torch.device) -> Objective:
     """The engine's objective factory: everything ``build_objective`` needs, resolved from the config."""
     contrast = config.contrast
@@ -93,20 +125,28 @@ def make_objective(config: Config, model: nn.Module, train_set: ImageSet, device
     if distill:
         teacher, _ = load_teacher(config, train_set, device)
         teacher = freeze_for_inference(teacher, device, config.distill.teacher_mode)
-    similarity = None
+    labels = train_set.labels.to(device)
+    similarity, dynamic = None, None
     if contrastive and contrast.similarity:
-        similarity = resolve_similarity(contrast.similarity, train_set, config, device)
+        similarity, dynamic = resolve_contrast_similarity(
+            contrast.similarity, train_set, config, device, labels, teacher
+        )
     elif contrastive and needs_similarity(contrast):
         raise ConfigError(
-            "sampler class_topk needs contrast.similarity (--similarity glove|wordnet|text|hierarchy|prototypes:RUN_DIR)"
+            "this sampler needs contrast.similarity (--similarity glove|wordnet|text|hierarchy|bank|prototypes:RUN_DIR)"
         )
-    if contrastive and distill and needs_features(contrast):
+    if contrastive and distill and needs_features(contrast) and contrast.knn_source == "teacher_features":
         from scns.similarity import collect_outputs
 
         transform = BatchTransform.from_spec(get_spec(config.data.dataset), train=False)
         _, sample_features = collect_outputs(teacher, train_set.images, transform, device=device)
         sample_features = sample_features.to(device)
-    labels = train_set.labels.to(device)
     return build_objective(
-        config, model, labels, teacher=teacher, similarity=similarity, sample_features=sample_features
+        config,
+        model,
+        labels,
+        teacher=teacher,
+        similarity=similarity,
+        sample_features=sample_features,
+        dynamic_similarity=dynamic,
     )

@@ -206,9 +206,9 @@ def validate_method(config: Config) -> None:
     from scns.losses import LOSSES
     from scns.memory import BANK_DTYPES
     from scns.models.frozen import TEACHER_MODES
-    from scns.objectives.build import OBJECTIVES, contrast_weight, sampler_names
+    from scns.objectives.build import OBJECTIVES, contrast_weight
     from scns.objectives.distill import METHODS
-    from scns.sampling import SAMPLERS
+    from scns.sampling.configured import validate_sampler_config
 
     c = config.contrast
     if config.train.objective not in OBJECTIVES:
@@ -235,9 +235,8 @@ def validate_method(config: Config) -> None:
         LOSSES.get(c.loss)
         if c.loss not in ("nce", "infonce"):
             raise ConfigError(f"contrast.loss must be nce or infonce, got '{c.loss}'")
-    for name in [c.sampler or "uniform", *sampler_names(c)]:
-        SAMPLERS.get(name)
     num_classes = dataset_num_classes(config.data.dataset, config.data.data_dir)
+    validate_sampler_config(c, num_classes)  # every option of every sampler used, by the samplers
     _positive("contrast.negatives", c.negatives)
     _positive("contrast.embed_dim", c.embed_dim)
     _positive("contrast.refresh_every", c.refresh_every)
@@ -260,14 +259,12 @@ def validate_method(config: Config) -> None:
         raise ConfigError(f"contrast.positive must be 'self' or 'class', got '{c.positive}'")
     if c.nce_z not in ("first_batch", "running"):
         raise ConfigError(f"contrast.nce_z must be 'first_batch' or 'running', got '{c.nce_z}'")
-    if c.weighting not in ("uniform", "softmax"):
-        raise ConfigError(f"contrast.weighting must be 'uniform' or 'softmax', got '{c.weighting}'")
-    if "class_topk" in sampler_names(c):
-        if not c.similarity:
-            raise ConfigError(
-                "sampler class_topk needs contrast.similarity (--similarity glove|wordnet|text|hierarchy|prototypes:RUN_DIR)"
-            )
-        _check_class_count("contrast.top_k", c.top_k, num_classes, config.data.dataset)
+    if not 0.0 <= c.proposal_beta <= 1.0:
+        raise ConfigError(
+            f"contrast.proposal_beta must be in [0, 1] (0: no correction), got {c.proposal_beta}"
+        )
+    if c.knn_source not in ("bank", "teacher_features"):
+        raise ConfigError(f"contrast.knn_source must be 'bank' or 'teacher_features', got '{c.knn_source}'")
     _positive("contrast.top_k", c.top_k)
     if c.share_top_k is not None:
         if not c.similarity:
