@@ -381,12 +381,16 @@ def summarise(arm: Arm) -> dict[str, Any]:
     """Per key: mean over each round's steps (parts add up to the step; a part run on some steps
     only, such as sampled diagnostics, counts at its average cost), then the median and min/max
     over rounds (seconds)."""
-    keys = arm.rounds[0][0].keys()
-    out: dict[str, Any] = {}
-    for key in keys:
-        per_round = [statistics.fmean(s[key] for s in steps) for steps in arm.rounds]
-        out[key] = {"median": statistics.median(per_round), "min": min(per_round), "max": max(per_round)}
-    return out
+    return {key: spread(round_means(arm, key)) for key in arm.rounds[0][0]}
+
+
+def round_means(arm: Arm, key: str) -> list[float]:
+    """Mean of ``key`` over each round's timed steps."""
+    return [statistics.fmean(s[key] for s in steps) for steps in arm.rounds]
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 @torch.no_grad()
@@ -573,11 +577,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         preset = Config.load(args.preset)
         if data_dir is None:
             data_dir = str(tmp_path / "data")
-            spec = get_spec(preset.data.dataset)
             write_synthetic(
                 preset.data.dataset, Path(data_dir), n_train=50_000, n_test=max(args.agreement, 1)
             )
-            assert spec.image_size == 32
         teacher_path = args.teacher_ckpt or str(tmp_path / "teacher.pt")
         config = build_config(args, data_dir, teacher_path)
         if args.teacher_ckpt is None:
@@ -590,6 +592,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         arms.append(student_arm)
         teachers: dict[str, nn.Module] = {}
+        uses_teacher = True
         for mode in modes:
             arm, trainer = trainer_arm(
                 f"step:{mode}",
@@ -600,6 +603,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
             arms.append(arm)
             teachers[mode] = trainer.objective.teacher
+            uses_teacher = trainer.objective.uses_teacher
             x = next(iter(trainer.loader._loader)).x  # a training batch, as the step sees it
             arms.append(teacher_arm(f"teacher:{mode}", teachers[mode], x, args.warmup, args.steps))
         router = DiagnosticsRouter()
@@ -623,14 +627,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"student_alone": student, "modes": {}, "agreement": agree}
     for mode in modes:
         step = summarise(next(a for a in arms if a.name == f"step:{mode}"))
-        alone = summarise(next(a for a in arms if a.name == f"teacher:{mode}"))["step"]
-        uses_teacher = step["teacher_fwd"]["median"] > 0
-        floor = student["step"]["median"] + (alone["median"] if uses_teacher else 0.0)
+        teacher_arm_ = next(a for a in arms if a.name == f"teacher:{mode}")
+        # the floor of round r: the student alone plus (when the method runs it) the teacher alone
+        floors = [
+            a + (b if uses_teacher else 0.0)
+            for a, b in zip(round_means(student_arm, "step"), round_means(teacher_arm_, "step"))
+        ]
+        floor = spread(floors)
         result["modes"][mode] = {
             "step_parts": step,
-            "teacher_alone": alone,
-            "floor": {"median": floor, "min": floor, "max": floor},
-            "ratio": step["step"]["median"] / floor,
+            "teacher_alone": summarise(teacher_arm_)["step"],
+            "floor": floor,
+            "ratio": step["step"]["median"] / floor["median"],
             "vs_student": step["step"]["median"] / student["step"]["median"],
         }
     result["meta"] = {
