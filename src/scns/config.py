@@ -156,6 +156,9 @@ class ContrastConfig:
     mixup_alpha: float = 0.5
     mixup_mode: str = "anchor"
     mixup_hardest: bool = True
+    mixup_lam: str = "uniform"
+    mixup_lam_max: float = 0.4
+    mixup_cap: bool = False
     log_negatives: int = 2048
 
 

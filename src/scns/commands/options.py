@@ -19,7 +19,8 @@ class Flag:
     help: str
     type: Any = None
     action: str | None = None
-    nargs: str | None = None
+    nargs: str | int | None = None
+    const: Any = None
 
 
 RUN_FLAGS: tuple[Flag, ...] = (
@@ -79,8 +80,10 @@ CONTRAST_FLAGS: tuple[Flag, ...] = (
     Flag(
         "--similarity",
         "contrast.similarity",
-        "class similarity for class_topk: glove | wordnet | text | "
-        "hierarchy | prototypes:RUN_DIR | confusion:RUN_DIR",
+        "class similarity for class_topk: glove | wordnet | text | hierarchy | prototypes:RUN_DIR | "
+        "confusion:RUN_DIR | teacher:prototypes | teacher:confusion | bank (the memory bank's class "
+        "means, recomputed each epoch); chains (wordnet+glove: ties broken by glove) and blends "
+        "(glove:0.5+bank:0.5)",
     ),
     Flag(
         "--top-k",
@@ -98,14 +101,27 @@ CONTRAST_FLAGS: tuple[Flag, ...] = (
     Flag(
         "--mixup-alpha",
         "contrast.mixup_alpha",
-        "latent mixup: lam ~ U(0, alpha), alpha in (0, 0.5]",
+        "latent mixup: lam ~ U(0, alpha) with alpha in (0, 0.5], or Beta(alpha, alpha) with --mixup-lam beta",
         type=float,
     ),
     Flag("--mixup-mode", "contrast.mixup_mode", "latent mixup: anchor | negatives"),
+    Flag("--mixup-lam", "contrast.mixup_lam", "latent mixup lambda: uniform (legacy) | beta"),
+    Flag(
+        "--mixup-lam-max",
+        "contrast.mixup_lam_max",
+        "beta lambda is scaled into [0, this] (< 0.5)",
+        type=float,
+    ),
+    Flag(
+        "--mixup-cap",
+        "contrast.mixup_cap",
+        "drop pseudo-negatives that score above the anchor's positive",
+        action="store_true",
+    ),
     Flag(
         "--contrast-weight",
         "contrast.weight",
-        "weight of the contrastive term (supervised beta, default 1; CRD 0.8)",
+        "weight of the contrastive term (default: supervised 0.5, CRD 0.8)",
         type=float,
     ),
     Flag("--contrast-loss", "contrast.loss", "nce (CRD) | infonce"),
@@ -117,6 +133,40 @@ CONTRAST_FLAGS: tuple[Flag, ...] = (
         "positive: self (same sample's bank entry) | class (a same-class sample)",
     ),
     Flag("--weighting", "contrast.weighting", "class_topk class weighting: uniform | softmax"),
+    Flag(
+        "--ties",
+        "contrast.ties",
+        "class_topk: share (classes tied at the k-th place share it; default) | id (legacy: by class id)",
+    ),
+    Flag(
+        "--proposal-beta",
+        "contrast.proposal_beta",
+        "loss correction for non-uniform negatives, in [0, 1]: 0 none, 1 unbiased for the uniform objective",
+        type=float,
+    ),
+    Flag(
+        "--no-bank-prefill",
+        "contrast.bank_prefill",
+        "start the memory banks random instead of filling them with one pass before training",
+        action="store_const",
+        const=False,
+    ),
+    Flag(
+        "--mixture-ramp",
+        "contrast.mixture_ramp",
+        "a mixture's non-uniform shares rise from 0 at epoch START to their fractions at END",
+        type=int,
+        nargs=2,
+    ),
+    Flag(
+        "--skip-nearest",
+        "contrast.sampler_options.sample_topk.skip_nearest",
+        "sample_topk: never draw this fraction of each row's nearest neighbours (false-negative guard)",
+        type=float,
+    ),
+    Flag(
+        "--knn-source", "contrast.knn_source", "distillation sample_topk table from: bank | teacher_features"
+    ),
     Flag("--refresh-every", "contrast.refresh_every", "rebuild sample_topk tables every N epochs", type=int),
     Flag("--bank-dtype", "contrast.bank_dtype", "memory bank storage: float32 | bfloat16 | float16"),
     Flag("--knn-backend", "contrast.knn_backend", "sample_topk table build: torch | faiss"),
@@ -165,6 +215,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, flags: tuple[Flag, ...] =
         kwargs: dict[str, Any] = {"help": flag.help, "dest": flag.key.replace(".", "__"), "default": None}
         if flag.action:
             kwargs["action"] = flag.action
+            if flag.action == "store_const":
+                kwargs["const"] = flag.const
         else:
             kwargs["type"] = flag.type or str
             if flag.nargs:
@@ -178,7 +230,7 @@ def config_from_args(
     """Defaults <- ``--config`` <- flags given <- ``--set`` overrides; data_dir falls back to $SCNS_DATA_DIR."""
     config = base or (Config.load(args.config) if getattr(args, "config", None) else Config())
     given = {f.key: getattr(args, f.key.replace(".", "__")) for f in flags}
-    given = {k: v for k, v in given.items() if v is not None and v is not False}
+    given = {k: v for k, v in given.items() if v is not None}
     config = config.with_overrides(given).with_overrides(getattr(args, "overrides", []))
     if getattr(args, "no_progress", False):
         config = config.with_overrides({"train.progress": False})

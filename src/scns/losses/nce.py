@@ -78,11 +78,13 @@ class NCELoss(nn.Module):
             raise ValueError(
                 f"expected pos_scores [B] and neg_scores [B, K], got {tuple(pos_scores.shape)} and {tuple(neg_scores.shape)}"
             )
-        k = neg_scores.shape[1]
+        # noise samples per anchor: masked (-inf) scores, e.g. capped pseudo-negatives, are not drawn
+        k = torch.isfinite(neg_scores.detach()).sum(1).clamp_min(1).to(torch.float64)  # [B]
         logits = torch.cat([pos_scores.unsqueeze(1), neg_scores], dim=1) / self.temperature  # [B, 1 + K]
         with torch.no_grad():
             flat = logits.detach().to(torch.float64).flatten()
-            batch_log_z = torch.logsumexp(flat, 0) - math.log(flat.numel()) + math.log(self.n_data)
+            count = torch.isfinite(flat).sum().clamp_min(1).to(torch.float64)  # masked scores excluded
+            batch_log_z = torch.logsumexp(flat, 0) - count.log() + math.log(self.n_data)
             batch_log_z = _mean_over_ranks(batch_log_z)
             if self.z_mode == "first_batch":
                 new = torch.where(torch.isnan(self.log_z), batch_log_z, self.log_z)
@@ -93,9 +95,10 @@ class NCELoss(nn.Module):
                 new = torch.where(torch.isnan(self.log_z), batch_log_z, ema)
             self.log_z.copy_(new)
         log_p = logits - self.log_z.to(logits.dtype)  # log P(. | v)
-        log_noise = math.log(k) - math.log(self.n_data)  # log(K * Pn)
+        log_noise = (k.log() - math.log(self.n_data)).to(log_p.dtype)  # log(K * Pn), [B]
         # log(P / (P + c)) = -softplus(log c - log P);  log(c / (P + c)) = -softplus(log P - log c)
         pos_term = F.softplus(log_noise - log_p[:, 0])
+        log_noise = log_noise.unsqueeze(1)
         neg_log_noise = log_noise if log_ratio is None else log_noise + log_ratio.to(log_p.dtype)
         neg_term = F.softplus(log_p[:, 1:] - neg_log_noise).sum(1)
         return (pos_term + neg_term).mean()

@@ -12,7 +12,7 @@ from scns.objectives.contrast import BankContrast, Embed
 from scns.objectives.distill import DEFAULT_WEIGHTS, METHODS, DistillObjective
 from scns.objectives.negatives import DynamicSimilarity, NegativeSource
 from scns.objectives.supervised import SupervisedObjective
-from scns.sampling import NEGATIVE_TRANSFORMS, configured
+from scns.sampling import NEGATIVE_TRANSFORMS, LatentMixup, configured
 
 OBJECTIVES = ("supervised", "distill")
 
@@ -91,16 +91,28 @@ def share_top_k(contrast: ContrastConfig) -> int | None:
     return None if needs_features(contrast) else contrast.top_k
 
 
-def build_contrast(contrast: ContrastConfig, n: int, loss: str) -> BankContrast:
-    mixup = None
-    if contrast.latent_mixup > 0:
-        mixup = NEGATIVE_TRANSFORMS.build(
+def build_mixup(contrast: ContrastConfig) -> LatentMixup | None:
+    """The configured latent mixup (None when ``contrast.latent_mixup`` is 0); invalid options raise
+    :class:`ConfigError` (the validation before any data loads builds it too)."""
+    if contrast.latent_mixup <= 0:
+        return None
+    try:
+        return NEGATIVE_TRANSFORMS.build(
             "latent_mixup",
             num=contrast.latent_mixup,
             alpha=contrast.mixup_alpha,
             mode=contrast.mixup_mode,
             hardest=contrast.mixup_hardest,
+            lam_dist=contrast.mixup_lam,
+            lam_max=contrast.mixup_lam_max,
+            cap_above_positive=contrast.mixup_cap,
         )
+    except ValueError as err:
+        raise ConfigError(f"latent mixup: {err}") from None
+
+
+def build_contrast(contrast: ContrastConfig, n: int, loss: str) -> BankContrast:
+    mixup = build_mixup(contrast)
     return BankContrast(
         n,
         contrast.embed_dim,

@@ -226,6 +226,28 @@ def _with_sample_topk_options(cells: list[Cell], top_k: int) -> list[Cell]:
     return out
 
 
+#: The negatives as the cpu-quick and gpu grids ran them (before the calibrated defaults): class_topk
+#: ties cut by class id, random memory banks at the start, sample_topk drawing with replacement and,
+#: in distillation, building its table once from the teacher's raw features. Those protocols keep
+#: them so their committed results can be rerun.
+LEGACY_NEGATIVES: dict[str, Any] = {
+    "contrast.ties": "id",
+    "contrast.bank_prefill": False,
+    "contrast.knn_source": "teacher_features",
+    "contrast.sampler_options.sample_topk.with_replacement": True,
+}
+
+
+def legacy_negatives(cells: list[Cell]) -> list[Cell]:
+    """``cells`` with :data:`LEGACY_NEGATIVES` under their own overrides (teachers unchanged)."""
+    return [
+        cell
+        if "teacher" in cell.settings
+        else replace(cell, overrides={**LEGACY_NEGATIVES, **cell.overrides})
+        for cell in cells
+    ]
+
+
 def teacher_cell(dataset: str, model: str, batch_size: int, epochs: int) -> Cell:
     """A teacher trained once per grid with a one-cycle schedule (cached in the grid directory)."""
     return Cell(
@@ -272,7 +294,7 @@ def cpu_quick() -> list[Cell]:
         distill_cells(teacher, distill_base, [0, 1], 256, "c100-resnet20-resnet8"), 1024
     )
     precision = bank_dtype_cells(sup, "uniform", "bfloat16")
-    return merge_cells(sup, budget, [teacher], dist, precision)
+    return legacy_negatives(merge_cells(sup, budget, [teacher], dist, precision))
 
 
 def gpu() -> list[Cell]:
@@ -284,7 +306,7 @@ def gpu() -> list[Cell]:
         distill_cells(teacher, distill_base, [0], 256, "c100-resnet56-resnet20"), 1024
     )
     sup = _with_sample_topk_options(supervised_cells(sup_base, [0], 4096, 256, "c10-resnet20"), 1024)
-    return merge_cells([teacher], dist, sup)
+    return legacy_negatives(merge_cells([teacher], dist, sup))
 
 
 PAPER_PAIRS = (

@@ -206,7 +206,7 @@ def validate_method(config: Config) -> None:
     from scns.losses import LOSSES
     from scns.memory import BANK_DTYPES
     from scns.models.frozen import TEACHER_MODES
-    from scns.objectives.build import OBJECTIVES, contrast_weight
+    from scns.objectives.build import OBJECTIVES, build_mixup, contrast_weight
     from scns.objectives.distill import METHODS
     from scns.sampling.configured import validate_sampler_config
 
@@ -275,12 +275,7 @@ def validate_method(config: Config) -> None:
     if c.latent_mixup < 0:
         raise ConfigError(f"contrast.latent_mixup must be >= 0, got {c.latent_mixup}")
     if c.latent_mixup:
-        if not 0 < c.mixup_alpha <= 0.5:
-            raise ConfigError(
-                f"contrast.mixup_alpha must be in (0, 0.5] so mixes stay on the negative's side, got {c.mixup_alpha}"
-            )
-        if c.mixup_mode not in ("anchor", "negatives"):
-            raise ConfigError(f"contrast.mixup_mode must be 'anchor' or 'negatives', got '{c.mixup_mode}'")
+        build_mixup(c)  # the transform checks its own options
         pool = max(c.latent_mixup, 2) if c.mixup_mode == "negatives" else c.latent_mixup
         if pool > c.negatives:
             raise ConfigError(
