@@ -106,13 +106,31 @@ def set_deterministic(enabled: bool) -> None:
 
 @dataclass
 class EvalResult:
+    """Accuracy on a labelled set; with superclasses, top-1 errors split by where they land (percent
+    of all samples): inside the true class's superclass (a near class) or across superclasses."""
+
     top1: float
     top5: float
     loss: float
     n: int
+    err_within_super: float | None = None
+    err_across_super: float | None = None
 
     def as_dict(self, prefix: str = "test_") -> dict[str, float]:
-        return {f"{prefix}top1": self.top1, f"{prefix}top5": self.top5, f"{prefix}loss": self.loss}
+        out = {f"{prefix}top1": self.top1, f"{prefix}top5": self.top5, f"{prefix}loss": self.loss}
+        if self.err_within_super is not None and self.err_across_super is not None:
+            out[f"{prefix}err_within_super"] = self.err_within_super
+            out[f"{prefix}err_across_super"] = self.err_across_super
+        return out
+
+
+def fine_to_coarse(data: ImageSet) -> Tensor | None:
+    """int64 [C]: each class's superclass (None for a dataset without superclasses)."""
+    if data.coarse_labels is None:
+        return None
+    mapping = torch.full((data.num_classes,), -1, dtype=torch.int64)
+    mapping[data.labels] = data.coarse_labels
+    return mapping
 
 
 @torch.no_grad()
@@ -126,6 +144,7 @@ def evaluate(
     autocast: contextlib.AbstractContextManager | None = None,
     rank: int = 0,
     world_size: int = 1,
+    superclass: Tensor | None = None,
 ) -> EvalResult:
     """Top-1/top-5 accuracy (percent) and mean cross-entropy of ``model`` on a labelled set.
 
@@ -133,6 +152,8 @@ def evaluate(
         images: uint8 [N, H, W, 3] (any device). labels: int64 [N].
         rank, world_size: under DDP each rank evaluates every world_size-th sample and the counts
             are summed, so every rank returns the accuracy on all N samples.
+        superclass: optional int64 [C] superclass of each class (:func:`fine_to_coarse`): the top-1
+            errors are then split into within- and across-superclass confusions.
     """
     was_training = model.training
     model.eval()
@@ -142,18 +163,27 @@ def evaluate(
     )
     correct = torch.zeros(2, device=device)
     loss_sum = torch.zeros((), device=device)
+    within = torch.zeros((), device=device)  # wrong class, same superclass
+    coarse = None if superclass is None else superclass.to(device)
     for batch in loader:
         with autocast or contextlib.nullcontext():
             logits, _ = model(batch.x)
         logits = logits.float()
         correct += topk_correct(logits, batch.y, (1, 5))
         loss_sum += F.cross_entropy(logits, batch.y, reduction="sum")
+        if coarse is not None:
+            pred = logits.argmax(1)
+            within += ((pred != batch.y) & (coarse[pred] == coarse[batch.y])).sum()
     model.train(was_training)
     count = torch.tensor([float(labels.numel())], device=device)
-    totals = ddp.all_reduce_(torch.cat([correct, loss_sum.view(1), count]))
+    totals = ddp.all_reduce_(torch.cat([correct, loss_sum.view(1), count, within.view(1)]))
     n = int(totals[3])
     top1, top5 = (100.0 * totals[:2] / max(1, n)).tolist()
-    return EvalResult(top1=top1, top5=top5, loss=float(totals[2]) / max(1, n), n=n)
+    result = EvalResult(top1=top1, top5=top5, loss=float(totals[2]) / max(1, n), n=n)
+    if coarse is not None:
+        result.err_within_super = 100.0 * float(totals[4]) / max(1, n)
+        result.err_across_super = 100.0 - top1 - result.err_within_super
+    return result
 
 
 def default_run_name(config: Config) -> str:
@@ -703,6 +733,7 @@ class Trainer:
             self.autocast,
             rank=self.dist.rank,
             world_size=self.dist.world_size,
+            superclass=fine_to_coarse(self.train_set),
         )
 
     # ------------------------------------------------------------------ output
