@@ -92,9 +92,13 @@ class FileLock:
                 ) from None
             # a holder that released by removing the file: we locked a file no longer at `path`
             if _same_file(fd, path):
-                previous = _read_record(fd)
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, json.dumps(holder_record()).encode(), 0)
+                try:
+                    previous = _read_record(fd)
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, json.dumps(holder_record()).encode(), 0)
+                except OSError:  # a full disk: give the lock back rather than hold it unnamed
+                    os.close(fd)
+                    raise
                 return cls(path, fd, previous)
             os.close(fd)
         raise RunDirError(f"cannot lock {path}: it keeps being replaced by another process")

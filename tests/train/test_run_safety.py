@@ -265,9 +265,43 @@ def test_damaged_summary_is_named_by_report(tmp_path, capsys):
     assert f"{RunDir(run_dir).summary} is damaged" in err and "Traceback" not in err
 
 
-def test_checkpoints_hold_only_tensors_and_plain_values(tmp_path):
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"contrast.sampler": "sample_topk", "contrast.top_k": 4},
+        {
+            "contrast.sampler": "mixture",
+            "contrast.mixture": ["uniform:0.5", "sample_topk:0.5"],
+            "contrast.top_k": 4,
+        },
+        pytest.param(
+            {
+                "train.objective": "distill",
+                "distill.method": "crd+kd",
+                "contrast.sampler": "sample_topk",
+                "contrast.top_k": 4,
+                "contrast.nce_z": "running",
+                "contrast.latent_mixup": 4,
+            },
+            marks=pytest.mark.slow,
+        ),
+    ],
+    ids=["sample_topk", "mixture", "distill-crd"],
+)
+def test_checkpoints_hold_only_tensors_and_plain_values(tmp_path, overrides):
+    """Every state a checkpoint holds (banks, sampler tables, normalisers, RNG) loads with weights_only."""
+    if overrides.get("train.objective") == "distill":
+        Trainer.create(one_epoch(), tmp_path / "teacher").fit()
+        overrides = {**overrides, "distill.teacher": str(tmp_path / "teacher")}
     run_dir = tmp_path / "run"
-    Trainer.create(one_epoch(**{"contrast.sampler": "sample_topk", "contrast.top_k": 4}), run_dir).fit()
+    Trainer.create(one_epoch(**overrides), run_dir).fit()
     state = torch.load(RunDir(run_dir).last_checkpoint, weights_only=True)  # raises on anything else
     assert state["epoch"] == 1 and isinstance(state["rng"]["torch"], torch.Tensor)
-    assert yaml.safe_load(RunDir(run_dir).config.read_text())["contrast"]["sampler"] == "sample_topk"
+    assert any(key.endswith("_extra_state") for key in state["objective"])  # the sampler's table
+    resumed = Trainer.resume(run_dir, {"train.epochs": 2})
+    resumed.fit()  # and restores into the objective
+    assert epochs_logged(run_dir) == [0, 1]
+    assert (
+        yaml.safe_load(RunDir(run_dir).config.read_text())["contrast"]["sampler"]
+        == overrides["contrast.sampler"]
+    )
