@@ -32,22 +32,22 @@ def no_data_loading(monkeypatch):
         (["--sampler", "class_topk"], "needs contrast.similarity"),
         (
             ["--sampler", "uniform", "--latent-mixup", "8", "--mixup-alpha", "0.7"],
-            "mixup_alpha must be in (0, 0.5]",
+            "alpha must be in (0, 0.5]",
         ),
         (["--sampler", "uniform", "--latent-mixup", "-1"], "latent_mixup must be >= 0"),
         (
             ["--sampler", "uniform", "--latent-mixup", "64", "--negatives", "32"],
             "needs at least 64 real negatives",
         ),
-        (["--sampler", "sample_topk", "--top-k", "0"], "contrast.top_k must be > 0"),
+        (["--sampler", "sample_topk", "--top-k", "0"], "top_k must be > 0"),
         (["--sampler", "uniform", "--bank-dtype", "int8"], "contrast.bank_dtype must be one of float32"),
         (["--sampler", "sample_topk", "--knn-backend", "annoy"], "knn_backend must be 'torch' or 'faiss'"),
         (
             ["--sampler", "sample_topk", "--knn-index", "ivf"],
-            "knn_index=ivf needs contrast.knn_backend=faiss",
+            "knn_index=ivf needs knn_backend=faiss",
         ),
         (["--sampler", "sample_topk", "--knn-index", "hnsw"], "knn_index must be 'flat' or 'ivf'"),
-        (["--sampler", "sample_topk", "--set", "contrast.knn_nprobe=0"], "contrast.knn_nprobe must be > 0"),
+        (["--sampler", "sample_topk", "--set", "contrast.knn_nprobe=0"], "knn_nprobe must be > 0"),
         (
             ["--sampler", "sample_topk", "--similarity", "glove", "--set", "contrast.share_top_k=10"],
             "share_top_k=10 classes is impossible for digits",

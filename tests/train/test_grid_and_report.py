@@ -170,3 +170,31 @@ def test_results_json_keeps_runs_of_other_invocations(tmp_path, monkeypatch):
     results = json.loads((tmp_path / "grid" / RESULTS_NAME).read_text())
     assert sorted(r["name"] for r in results) == ["d-cross-entropy-s0", "d-cross-entropy-s1"]
     assert {r["seed"] for r in results} == {0, 1}
+
+
+def test_report_plots_diagnostics_and_tabulates_the_superclass_split(tmp_path):
+    from scns.report import plots
+    from scns.report.markdown import superclass_table
+
+    def record(method, seed, within, across, gap):
+        return {
+            "method": method,
+            "seed": seed,
+            "err_within_super": within,
+            "err_across_super": across,
+            "gap_curve": [gap, gap + 0.1],
+            "dup_rate_curve": [0.0, 0.0],
+            "topk_mass_curve": [None, None],  # not logged by these runs: no panel
+        }
+
+    runs = [
+        record("uniform", 0, 10.0, 20.0, 0.1),
+        record("uniform", 1, 12.0, 22.0, 0.2),
+        record("scns", 0, 8.0, 21.0, 0.3),
+    ]
+    table = superclass_table(runs)
+    assert "| uniform | 2 | 11.00 | 21.00 |" in table and "| scns | 1 | 8.00 | 21.00 |" in table
+    assert superclass_table([{"method": "x", "err_within_super": None}]) is None
+    path = plots.diagnostic_curves(runs, tmp_path / "d.png", "t")
+    assert path is not None and path.stat().st_size > 0
+    assert plots.diagnostic_curves([{"method": "x"}], tmp_path / "e.png", "t") is None

@@ -11,6 +11,9 @@ from typing import Any
 from scns.config import Config
 from scns.rundir import CONFIG_NAME, RunDir, RunDirError, read_json_lines
 
+#: Per-epoch diagnostics of the drawn negatives a report plots (metrics keys ``train_<key>``).
+DIAGNOSTIC_CURVES = ("gap", "topk_mass", "pseudo_mass", "dup_rate")
+
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """The run's per-epoch records. A torn last line (the run was killed, or its disk filled, while
@@ -137,6 +140,12 @@ def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, A
         "neg_sim_hist_first": metrics[0].get("neg_sim_hist"),
         "neg_sim_hist": last.get("neg_sim_hist"),
         "curve": [m.get("test_top1", m.get("val_top1")) for m in metrics],
+        # diagnostics measured on the logged steps of each epoch (absent in runs that predate them)
+        **{f"{key}_curve": [m.get(f"train_{key}") for m in metrics] for key in DIAGNOSTIC_CURVES},
+        "diag_se": {key: last.get(f"train_{key}_se") for key in DIAGNOSTIC_CURVES},
+        "diag_steps": last.get("train_diag_steps"),
+        "err_within_super": last.get("test_err_within_super", last.get("val_err_within_super")),
+        "err_across_super": last.get("test_err_across_super", last.get("val_err_across_super")),
         "device": summary.get("device"),
         "git_commit": (summary.get("code") or {}).get("git_commit"),
         "source_sha256": (summary.get("code") or {}).get("source_sha256"),

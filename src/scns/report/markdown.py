@@ -93,6 +93,36 @@ def accuracy_table(setting: str, runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+DIAGNOSTICS_NOTE = (
+    "Diagnostics are measured on every `train.log_every`-th step (not every step, so they cost "
+    "nothing in between); each epoch's value is the mean over those steps, and metrics.jsonl "
+    "holds its standard error (`train_<name>_se`) and the number of steps (`train_diag_steps`)."
+)
+
+
+def superclass_table(runs: list[dict[str, Any]]) -> str | None:
+    """Last-epoch top-1 errors split into within- and across-superclass confusions, per method
+    (mean over seeds); None when no run has the split (datasets without superclasses)."""
+    rows = []
+    for method, method_runs in plots.by_method(runs).items():
+        within = [r["err_within_super"] for r in method_runs if r.get("err_within_super") is not None]
+        across = [r["err_across_super"] for r in method_runs if r.get("err_across_super") is not None]
+        if within and across:
+            rows.append(
+                f"| {method} | {len(within)} | {sum(within) / len(within):.2f} | {sum(across) / len(across):.2f} |"
+            )
+    if not rows:
+        return None
+    head = [
+        "Where the errors land (last epoch, % of evaluated images, mean over seeds): a wrong class in "
+        "the true class's superclass (within) or in another superclass (across).",
+        "",
+        "| method | runs | error within superclass | error across superclasses |",
+        "|---|---|---|---|",
+    ]
+    return "\n".join(head + rows)
+
+
 def _contention_mark(runs: list[dict[str, Any]]) -> str:
     """A mark on the time columns' last cell: * when a run shared the CPU, ? when that is unknown."""
     flags = [r.get("contended") for r in runs]
@@ -171,6 +201,14 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
             )
             if hardness:
                 parts += ["", f"![negative hardness per epoch]({hardness.name})"]
+            diagnostics = plots.diagnostic_curves(
+                runs, out / f"{slug}-diagnostics.png", f"{title}: what the negatives do, per epoch"
+            )
+            if diagnostics:
+                parts += ["", DIAGNOSTICS_NOTE, "", f"![negative diagnostics]({diagnostics.name})"]
+            split = superclass_table(runs)
+            if split:
+                parts += ["", split]
         if setting == "budget":
             budget = plots.budget_plot(runs, out / f"{slug}-budget.png", f"{title}: accuracy vs negatives")
             if budget:

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from scns.report.collect import method_step_time  # noqa: E402
 
 
-def _by_method(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def by_method(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         groups[r["method"]].append(r)
@@ -44,7 +44,7 @@ def _plot_epoch_curves(ax: Any, records: list[dict[str, Any]], key: str) -> bool
     """One line per method of the per-epoch values ``records[i][key]`` (mean over seeds, band =
     min..max); runs with a missing epoch are left out. Returns whether anything was drawn."""
     drawn = False
-    for method, runs in _by_method(records).items():
+    for method, runs in by_method(records).items():
         curves = [r[key] for r in runs if r.get(key) and None not in r[key]]
         if not curves:
             continue
@@ -81,7 +81,7 @@ def hardness_histograms(records: list[dict[str, Any]], path: Path, title: str) -
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     drawn = False
     for ax, (key, label) in zip(axes, panels):
-        for method, runs in _by_method(records).items():
+        for method, runs in by_method(records).items():
             shares = _summed_histogram(runs, key)
             if shares is None:
                 continue
@@ -113,12 +113,42 @@ def hardness_curves(records: list[dict[str, Any]], path: Path, title: str) -> Pa
     return _save(fig, ax, path, title, "epoch", "mean cosine(anchor, drawn negative)")
 
 
+DIAGNOSTIC_PANELS = (
+    ("gap_curve", "positive - negative cosine"),
+    ("topk_mass_curve", "softmax mass on top-k-class negatives"),
+    ("pseudo_mass_curve", "softmax mass on pseudo-negatives"),
+    ("dup_rate_curve", "duplicate rate among drawn negatives"),
+)
+
+
+def diagnostic_curves(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
+    """The negatives' per-epoch diagnostics (score gap, mass shares, duplicate rate), one panel each,
+    one line per method (mean over seeds, band = min..max); panels no run logged are left out."""
+    panels = [
+        (k, label) for k, label in DIAGNOSTIC_PANELS if any(r.get(k) and None not in r[k] for r in records)
+    ]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels):
+        _plot_epoch_curves(ax, records, key)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def budget_plot(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
     """Test top-1 against the number of negatives K per sampler, step time on a second axis."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax2 = ax.twinx()
     drawn = False
-    for method, runs in _by_method(records).items():
+    for method, runs in by_method(records).items():
         by_k: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for r in runs:
             if r.get("negatives"):

@@ -28,16 +28,14 @@ class ClassTopKOptions(SamplerOptions):
 
     def __post_init__(self) -> None:
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
-            raise ValueError(f"class_topk top_k must be a positive number of classes, got {self.top_k!r}")
+            raise ValueError(f"top_k must be > 0 (a number of classes), got {self.top_k!r}")
         if self.weighting not in ("uniform", "softmax"):
-            raise ValueError(f"class_topk weighting must be 'uniform' or 'softmax', got {self.weighting!r}")
+            raise ValueError(f"weighting must be 'uniform' or 'softmax', got {self.weighting!r}")
         if not self.class_temperature > 0 or self.class_temperature == float("inf"):
-            raise ValueError(
-                f"class_topk class_temperature must be finite and > 0, got {self.class_temperature}"
-            )
+            raise ValueError(f"class_temperature must be finite and > 0, got {self.class_temperature}")
         if self.ties not in ("share", "id"):
             raise ValueError(
-                f"class_topk ties must be 'share' (tie groups share the last places) or 'id' (legacy: "
+                f"ties must be 'share' (tie groups share the last places) or 'id' (legacy: "
                 f"ties broken by class id), got {self.ties!r}"
             )
 

@@ -45,7 +45,11 @@ def sampler_options(name: str, contrast: ContrastConfig) -> SamplerOptions:
     try:
         return options_cls(**values)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"sampler {name}: {err}") from None
+        raise ConfigError(f"sampler {name}: {err} {_where(name)}") from None
+
+
+def _where(name: str) -> str:
+    return f"(an option is set by contrast.<option> or contrast.sampler_options.{name}.<option>)"
 
 
 def component_names(contrast: ContrastConfig) -> list[str]:
@@ -70,15 +74,15 @@ def refreshes_from_features(contrast: ContrastConfig) -> bool:
 def validate_sampler_config(contrast: ContrastConfig, num_classes: int) -> None:
     """Every option of every sampler the config uses, checked before any data loads (C classes)."""
     for name in component_names(contrast):
-        try:
-            sampler_options(name, contrast).check_classes(num_classes)
-        except ValueError as err:
-            raise ConfigError(f"sampler {name}: {err}") from None
         if sampler_class(name).needs_similarity and not contrast.similarity:
             raise ConfigError(
                 f"sampler {name} needs contrast.similarity (--similarity glove|wordnet|text|hierarchy|"
                 "bank|prototypes:RUN_DIR|teacher:prototypes, or a blend such as glove:0.5+bank:0.5)"
             )
+        try:
+            sampler_options(name, contrast).check_classes(num_classes)
+        except ValueError as err:
+            raise ConfigError(f"sampler {name}: {err} {_where(name)}") from None
     for name in contrast.sampler_options:
         sampler_class(name)  # options for an unknown sampler: list the choices
 

@@ -37,11 +37,11 @@ class SampleTopKOptions(SamplerOptions):
         for key in ("top_k", "refresh_every", "knn_nprobe"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"sample_topk {key} must be a positive integer, got {value!r}")
+                raise ValueError(f"{key} must be > 0, got {value!r}")
         if self.knn_backend not in ("torch", "faiss"):
-            raise ValueError(f"sample_topk knn_backend must be 'torch' or 'faiss', got {self.knn_backend!r}")
+            raise ValueError(f"knn_backend must be 'torch' or 'faiss', got {self.knn_backend!r}")
         if self.knn_index not in ("flat", "ivf"):
-            raise ValueError(f"sample_topk knn_index must be 'flat' or 'ivf', got {self.knn_index!r}")
+            raise ValueError(f"knn_index must be 'flat' or 'ivf', got {self.knn_index!r}")
         if self.knn_index == "ivf" and self.knn_backend != "faiss":
             raise ValueError("knn_index=ivf needs knn_backend=faiss (pip install faiss-cpu)")
         if self.knn_backend == "faiss" and importlib.util.find_spec("faiss") is None:
@@ -50,7 +50,7 @@ class SampleTopKOptions(SamplerOptions):
                 "faiss-gpu), or use --knn-backend torch"
             )
         if not 0.0 <= self.skip_nearest < 1.0:
-            raise ValueError(f"sample_topk skip_nearest must be in [0, 1), got {self.skip_nearest}")
+            raise ValueError(f"skip_nearest must be in [0, 1), got {self.skip_nearest}")
 
 
 @SAMPLERS.register("sample_topk")
