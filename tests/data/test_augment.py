@@ -142,3 +142,23 @@ def test_batch_transform_train_and_eval() -> None:
 def test_batch_transform_rejects_bad_stats() -> None:
     with pytest.raises(ValueError, match="std > 0"):
         BatchTransform((0.5, 0.5, 0.5), (0.2, 0.0, 0.2))
+
+
+def test_crops_without_flip_never_mirror_and_keep_the_same_crops() -> None:
+    from scns.data.augment import random_crop_flip, sample_crop_flip
+
+    x = torch.randint(0, 255, (16, 8, 8, 3), dtype=torch.uint8)
+    flipped = random_crop_flip(x, 2, torch.Generator().manual_seed(3))
+    plain = random_crop_flip(x, 2, torch.Generator().manual_seed(3), flip=False)
+    _, _, mirror = sample_crop_flip(16, 2, torch.Generator().manual_seed(3), x.device)
+    assert mirror.any() and (~mirror).any()
+    # where the draw said "mirror", the flip=False crop is the flipped crop mirrored back
+    assert torch.equal(plain[~mirror], flipped[~mirror])
+    assert torch.equal(plain[mirror], flipped[mirror].flip(2))
+
+
+def test_digits_are_not_mirrored() -> None:
+    from scns.data import BatchTransform, get_spec
+
+    assert get_spec("digits").hflip is False and get_spec("cifar10").hflip is True
+    assert BatchTransform.from_spec(get_spec("digits"), train=True).flip is False

@@ -59,21 +59,25 @@ def crop_flip(x: Tensor, pad: int, dy: Tensor, dx: Tensor, flip: Tensor) -> Tens
     return out if channels_last else out.permute(0, 3, 1, 2)
 
 
-def random_crop_flip(x: Tensor, pad: int, generator: torch.Generator | None = None) -> Tensor:
+def random_crop_flip(
+    x: Tensor, pad: int, generator: torch.Generator | None = None, flip: bool = True
+) -> Tensor:
     """Random crop (zero padding ``pad``) and horizontal flip (p = 1/2) of a whole batch.
 
     Args:
         x: uint8 [B, H, W, C] or floating [B, C, H, W], on any device.
         pad: zero padding on every side (4 for 32 px, 8 for 64 px).
         generator: a ``torch.Generator`` on ``x.device`` for reproducible draws.
+        flip: False crops only (for images a mirror changes the class of, such as digits); the
+            same draws are made, so the crops do not depend on it.
 
     Returns:
         Same shape and dtype as ``x``.
     """
     if pad < 0:
         raise ValueError(f"pad must be >= 0, got {pad}")
-    dy, dx, flip = sample_crop_flip(x.shape[0], pad, generator, x.device)
-    return crop_flip(x, pad, dy, dx, flip)
+    dy, dx, mirror = sample_crop_flip(x.shape[0], pad, generator, x.device)
+    return crop_flip(x, pad, dy, dx, mirror if flip else torch.zeros_like(mirror))
 
 
 def normalize(
@@ -116,6 +120,7 @@ class BatchTransform:
         pad: int = 0,
         train: bool = True,
         channels_last: bool = False,
+        flip: bool = True,
     ) -> None:
         if len(mean) != len(std) or any(s <= 0 for s in std):
             raise ValueError(f"mean and std need one entry per channel and std > 0, got {mean} / {std}")
@@ -124,12 +129,20 @@ class BatchTransform:
         self.pad = pad
         self.train = train
         self.channels_last = channels_last
+        self.flip = flip
         self._stats: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
     @classmethod
     def from_spec(cls, spec: DatasetSpec, train: bool, channels_last: bool = False) -> BatchTransform:
         """Crop padding and statistics of ``spec``; ``train=False`` only normalises."""
-        return cls(spec.mean, spec.std, pad=spec.crop_padding, train=train, channels_last=channels_last)
+        return cls(
+            spec.mean,
+            spec.std,
+            pad=spec.crop_padding,
+            train=train,
+            channels_last=channels_last,
+            flip=spec.hflip,
+        )
 
     def _device_stats(self, device: torch.device) -> tuple[Tensor, Tensor]:
         # Built once per device, so steps make no host-to-device copies.
@@ -142,7 +155,7 @@ class BatchTransform:
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if self.train:
-            x = random_crop_flip(x, self.pad, generator)
+            x = random_crop_flip(x, self.pad, generator, flip=self.flip)
         mean, std = self._device_stats(x.device)
         return normalize(x, mean, std, channels_last=self.channels_last)
 

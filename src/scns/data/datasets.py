@@ -32,6 +32,8 @@ class DatasetSpec:
         archive: official archive for ``download=True`` (None: cannot be downloaded).
         variant: builds the spec of ``NAME:OPTIONS`` from ``OPTIONS`` (None: takes no options).
         count_classes: the number of classes of the data at a root, when ``num_classes`` is None.
+        hflip: whether training augmentation mirrors images (False where a mirror changes the
+            class, as for digits).
     """
 
     name: str
@@ -45,6 +47,7 @@ class DatasetSpec:
     archive: Archive | None = None
     variant: Callable[[str], DatasetSpec] | None = None
     count_classes: Callable[[Path], int] | None = None
+    hflip: bool = True
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")

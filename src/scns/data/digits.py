@@ -88,5 +88,6 @@ register_dataset(
         std=(0.3237, 0.3237, 0.3237),
         needs_data_dir=False,
         loader=load_digits_split,
+        hflip=False,  # a mirrored 2, 3, 5 or 7 is no longer that digit
     )
 )
