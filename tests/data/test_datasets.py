@@ -89,7 +89,7 @@ def test_imageset_accepts_valid_and_makes_contiguous() -> None:
             r"coarse_labels must lie in \[0, 2\)",
         ),
         ({"wnids": ["n1"]}, "wnids has 1 entries"),
-        ({"split": "val"}, "split must be"),
+        ({"split": "dev"}, "split must be"),
     ],
 )
 def test_imageset_rejects(changes: dict[str, object], message: str) -> None:
