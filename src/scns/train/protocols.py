@@ -413,7 +413,92 @@ def decisive() -> list[Cell]:
             "train.seed": 0,
         },
     )
-    return [teacher]
+    return [teacher, *decisive_pilot(teacher)]
+
+
+#: The decisive students: resnet8 from the resnet32 teacher, CRD's batch and lr, a cosine schedule
+#: long enough for the banks to mature (every row is refreshed once an epoch).
+DECISIVE_STUDENT = {
+    **DECISIVE_SPLIT,
+    "data.dataset": "cifar100",
+    "data.batch_size": 64,
+    "model.name": "resnet8",
+    "optim.lr": 0.05,
+    "optim.schedule": "cosine",
+    "optim.weight_decay": 5e-4,
+    "train.epochs": 20,
+    "train.objective": "distill",
+    "distill.teacher_model": "resnet32",
+    "contrast.negatives": 16384,
+    "contrast.top_k": 10,
+    "contrast.similarity": "wordnet+glove",  # logs the top-k share for every arm, ties broken by GloVe
+}
+
+#: Pilot arms (label -> overrides on DECISIVE_STUDENT): the candidates the pre-registered grid picks
+#: from, each evaluated on the validation split (BENCHMARKS.md s. 8 logs what each showed).
+PILOT_ARMS: dict[str, dict[str, Any]] = {
+    "kd": {"distill.method": "kd"},
+    "crd+kd uniform": {"distill.method": "crd+kd", "contrast.sampler": "uniform"},
+    "crd+kd class_topk wordnet+glove": {"distill.method": "crd+kd", "contrast.sampler": "class_topk"},
+    "crd+kd class_topk wordnet+glove beta1": {
+        "distill.method": "crd+kd",
+        "contrast.sampler": "class_topk",
+        "contrast.proposal_beta": 1.0,
+    },
+    "crd+kd mixture ramp teacher:confusion": {
+        "distill.method": "crd+kd",
+        "contrast.sampler": "mixture",
+        "contrast.similarity": "teacher:confusion",
+        "contrast.mixture": ["uniform:0.5", "class_topk:0.5"],
+        "contrast.mixture_ramp": [2, 10],
+    },
+    "crd+kd sample_topk skip2%": {
+        "distill.method": "crd+kd",
+        "contrast.sampler": "sample_topk",
+        "contrast.negatives": 4096,
+        "contrast.top_k": 4096,
+        "contrast.share_top_k": 10,
+        "contrast.sampler_options.sample_topk.skip_nearest": 0.02,
+    },
+    "crd+kd uniform + mixup beta cap": {
+        "distill.method": "crd+kd",
+        "contrast.sampler": "uniform",
+        "contrast.latent_mixup": 256,
+        "contrast.mixup_lam": "beta",
+        "contrast.mixup_alpha": 2.0,
+        "contrast.mixup_cap": True,
+    },
+    "crd+kd class_topk wordnet+glove k1024": {
+        "distill.method": "crd+kd",
+        "contrast.sampler": "class_topk",
+        "contrast.negatives": 1024,
+    },
+}
+
+
+def decisive_pilot(teacher: Cell, seeds: tuple[int, ...] = (0,)) -> list[Cell]:
+    """The pilot: every arm of :data:`PILOT_ARMS` on the validation split (names ``pilot-...``)."""
+    cells = []
+    for label, overrides in PILOT_ARMS.items():
+        contrastive = "contrast.sampler" in overrides
+        for seed in seeds:
+            cells.append(
+                Cell(
+                    name=f"pilot-{_slug(label)}-s{seed}",
+                    settings=("pilot",),
+                    method=label,
+                    seed=seed,
+                    overrides={
+                        **DECISIVE_STUDENT,
+                        "data.eval_split": "val",
+                        **overrides,
+                        "train.seed": seed,
+                    },
+                    depends_on=teacher.name,
+                    negatives=overrides.get("contrast.negatives", 16384) if contrastive else None,
+                )
+            )
+    return cells
 
 
 PROTOCOLS = {"cpu-quick": cpu_quick, "gpu": gpu, "paper": paper, "decisive": decisive}
