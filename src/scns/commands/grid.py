@@ -13,14 +13,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "grid",
         help="run a protocol's grid of runs (resumable; finished runs are skipped)",
         description=(
-            "Run a protocol (cpu-quick, gpu, paper) into DIR/runs/<cell>. A re-run skips finished runs and "
+            "Run a protocol (cpu-quick, gpu, paper, decisive, paper-lite) into DIR/runs/<cell>. A re-run skips finished runs and "
             "resumes an unfinished one, so a grid can be spread over several sittings. Several workers (one per "
             "GPU, or per machine on a shared filesystem) may run the same DIR at once: each claims the cell it "
             "runs and skips cells other workers hold. Results accumulate in "
             "DIR/results.json; `scns report DIR` turns them into tables and plots."
         ),
     )
-    parser.add_argument("protocol", help="cpu-quick | gpu | paper")
+    parser.add_argument("protocol", help="cpu-quick | gpu | paper | decisive | paper-lite")
     parser.add_argument("--out", required=True, help="grid directory")
     parser.add_argument("--data-dir", help="dataset folder (default: $SCNS_DATA_DIR)")
     parser.add_argument("--device", default="auto")

@@ -501,7 +501,79 @@ def decisive_pilot(teacher: Cell, seeds: tuple[int, ...] = (0,)) -> list[Cell]:
     return cells
 
 
-PROTOCOLS = {"cpu-quick": cpu_quick, "gpu": gpu, "paper": paper, "decisive": decisive}
+#: The methods of the GPU protocol ``paper-lite`` (pilot arms by label, plus the student alone).
+PAPER_LITE_ARMS = (
+    "kd",
+    "crd+kd uniform",
+    "crd+kd class_topk wordnet+glove",
+    "crd+kd sample_topk skip2%",
+    "crd+kd uniform + mixup beta cap",
+    "crd+kd class_topk wordnet+glove k1024",
+)
+
+
+def paper_lite() -> list[Cell]:
+    """One CRD pair (resnet56 -> resnet20, CIFAR-100) on the full 240-epoch CRD schedule, the decisive
+    methods, 3 seeds: the GPU check of what the CPU grid finds, sized for 15-minute device leases.
+
+    Run one worker per share of the GPU into one directory and re-run after every lease (finished
+    cells are skipped, an unfinished one resumes from its last epoch). Cost, from the ``gpu`` grid on
+    an H200 (six workers sharing it: a resnet56 -> resnet20 CRD epoch took 28 s per worker, about
+    4.7 s of GPU per epoch): 19 students x 240 epochs = 4,560 epochs x 4.7 s = 6.0 h, plus the
+    teacher's 240 epochs (about 0.4 h) = about 6.4 GPU-hours, i.e. about 26 leases of 15 minutes at
+    full use, or about 35 counting each lease's start-up (BENCHMARKS.md s. 8).
+    """
+    crd = {
+        "data.dataset": "cifar100",
+        "data.batch_size": 64,
+        "optim.lr": 0.05,
+        "optim.schedule": "multistep",
+        "optim.milestones": [150, 180, 210],
+        "optim.weight_decay": 5e-4,
+        "train.epochs": 240,
+    }
+    teacher = Cell(
+        name="c100-teacher-resnet56",
+        settings=("teacher",),
+        method="teacher",
+        seed=0,
+        overrides={**crd, "model.name": "resnet56", "train.seed": 0},
+    )
+    base = {
+        **crd,
+        "model.name": "resnet20",
+        "train.objective": "distill",
+        "distill.teacher_model": "resnet56",
+        "contrast.negatives": 16384,
+        "contrast.top_k": 10,
+        "contrast.similarity": "wordnet+glove",
+    }
+    arms = {"student": {"distill.method": "student"}, **{a: PILOT_ARMS[a] for a in PAPER_LITE_ARMS}}
+    cells = [teacher]
+    for label, overrides in arms.items():
+        contrastive = "contrast.sampler" in overrides
+        for seed in (0, 1, 2):
+            cells.append(
+                Cell(
+                    name=f"c100-resnet56-resnet20-{_slug(label)}-s{seed}",
+                    settings=("distill",),
+                    method=label,
+                    seed=seed,
+                    overrides={**base, **overrides, "train.seed": seed},
+                    depends_on=teacher.name,
+                    negatives=overrides.get("contrast.negatives", 16384) if contrastive else None,
+                )
+            )
+    return cells
+
+
+PROTOCOLS = {
+    "cpu-quick": cpu_quick,
+    "gpu": gpu,
+    "paper": paper,
+    "decisive": decisive,
+    "paper-lite": paper_lite,
+}
 
 
 def get_protocol(name: str) -> list[Cell]:
