@@ -8,34 +8,45 @@ import math
 import pytest
 
 from scns.cli import main
-from scns.commands.demo import VARIANTS, summarise
+from scns.commands.demo import summarise
+from scns.train.protocols import DEMO_ARMS
 
 
-def test_summarise_gives_mean_sample_std_and_no_cosine_for_cross_entropy() -> None:
+def test_summarise_gives_mean_sample_std_diagnostics_and_the_paired_difference_to_uniform() -> None:
     rows = summarise(
         {
             "cross-entropy": [
-                {"top1": 80.0, "neg_sim": float("nan")},
-                {"top1": 90.0, "neg_sim": float("nan")},
+                {"seed": 0, "top1": 80.0, "gap": None, "topk_share": None, "dup_rate": None},
+                {"seed": 1, "top1": 90.0, "gap": None, "topk_share": None, "dup_rate": None},
             ],
-            "uniform": [{"top1": 70.0, "neg_sim": 0.5}, {"top1": 72.0, "neg_sim": 0.7}],
+            "uniform": [
+                {"seed": 0, "top1": 70.0, "gap": 0.5, "topk_share": None, "dup_rate": 0.0},
+                {"seed": 1, "top1": 72.0, "gap": 0.7, "topk_share": None, "dup_rate": 0.1},
+            ],
         }
     )
     ce, uniform = rows
-    assert (ce["top1_mean"], ce["n"], ce["neg_sim_mean"]) == (85.0, 2, None)
+    assert (ce["top1_mean"], ce["n"], ce["gap"]) == (85.0, 2, None)
     assert ce["top1_std"] == pytest.approx(math.sqrt(50.0))  # sample std of (80, 90)
-    assert (uniform["top1_mean"], uniform["neg_sim_mean"]) == (71.0, pytest.approx(0.6))
-    assert uniform["top1_std"] == pytest.approx(math.sqrt(2.0))
+    assert (uniform["top1_mean"], uniform["gap"], uniform["dup_rate"]) == (
+        71.0,
+        pytest.approx(0.6),
+        pytest.approx(0.05),
+    )
+    assert uniform["vs_uniform"] is None
+    # differences 10 and 18: mean 14, sd 5.657, t(0.975, 1) = 12.706 -> half width 50.82
+    assert ce["vs_uniform"]["mean"] == pytest.approx(14.0)
+    assert ce["vs_uniform"]["high"] - 14.0 == pytest.approx(12.7062 * 5.6569 / math.sqrt(2), rel=1e-3)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-def test_demo_runs_every_method_and_sample_topk_draws_harder_negatives(tmp_path, capsys) -> None:
+def test_demo_runs_every_arm_and_scns_draws_from_the_nearest_classes(tmp_path, capsys) -> None:
     out = tmp_path / "demo.json"
     code = main(
         [
             "demo",
             "--epochs",
-            "2",
+            "3",
             "--seeds",
             "0",
             "--negatives",
@@ -49,9 +60,11 @@ def test_demo_runs_every_method_and_sample_topk_draws_harder_negatives(tmp_path,
     assert code == 0
     result = json.loads(out.read_text())
     rows = {r["method"]: r for r in result["rows"]}
-    assert list(rows) == [name for name, _ in VARIANTS]
+    assert list(rows) == list(DEMO_ARMS)
     assert all(r["n"] == 1 and 0.0 <= r["top1_mean"] <= 100.0 for r in rows.values())
-    # epoch 2 draws from the kNN table built from the bank after epoch 1: its negatives are the
-    # anchors' nearest other-class samples, so they score higher against the anchors than uniform ones
-    assert rows["sample_topk"]["neg_sim_mean"] > rows["uniform"]["neg_sim_mean"]
-    assert "scns demo: resnet8 on digits, 2 epochs" in capsys.readouterr().out
+    scns_arm = next(name for name in DEMO_ARMS if name.startswith("SCNS"))
+    # epoch 3 of the ramp [1, 3]: half of the semantic half comes from each anchor's 3 nearest classes by
+    # the bank (share 1), the rest uniform over 9 classes (share 3/9): 0.25 + 0.75 / 3 = 0.5 expected
+    assert rows[scns_arm]["topk_share"] > 0.4
+    assert rows[scns_arm]["dup_rate"] >= 0.0 and rows["uniform"]["gap"] is not None
+    assert "scns demo: resnet8 on digits, 3 epochs" in capsys.readouterr().out

@@ -501,6 +501,23 @@ def decisive_pilot(teacher: Cell, seeds: tuple[int, ...] = (0,)) -> list[Cell]:
     return cells
 
 
+#: The supervised arms of ``scns demo`` (label -> overrides on the demo's digits setting): cross-entropy
+#: alone, uniform negatives, and the SCNS configuration the project recommends today. Until the decisive
+#: experiment (BENCHMARKS.md s. 8) names a measured best, that is the calibrated class-level candidate:
+#: half uniform, half from the 3 classes nearest by the memory bank's own class means (``bank``),
+#: ramped in over the first epochs.
+DEMO_ARMS: dict[str, dict[str, Any]] = {
+    "cross-entropy": {},
+    "uniform": {"contrast.sampler": "uniform"},
+    "SCNS: uniform + class_topk (bank)": {
+        "contrast.sampler": "mixture",
+        "contrast.mixture": ["uniform:0.5", "class_topk:0.5"],
+        "contrast.similarity": "bank",
+        "contrast.top_k": 3,
+        "contrast.mixture_ramp": [1, 3],
+    },
+}
+
 #: The methods of the GPU protocol ``paper-lite`` (pilot arms by label, plus the student alone).
 PAPER_LITE_ARMS = (
     "kd",
@@ -519,9 +536,9 @@ def paper_lite() -> list[Cell]:
     Run one worker per share of the GPU into one directory and re-run after every lease (finished
     cells are skipped, an unfinished one resumes from its last epoch). Cost, from the ``gpu`` grid on
     an H200 (six workers sharing it: a resnet56 -> resnet20 CRD epoch took 28 s per worker, about
-    4.7 s of GPU per epoch): 19 students x 240 epochs = 4,560 epochs x 4.7 s = 6.0 h, plus the
-    teacher's 240 epochs (about 0.4 h) = about 6.4 GPU-hours, i.e. about 26 leases of 15 minutes at
-    full use, or about 35 counting each lease's start-up (BENCHMARKS.md s. 8).
+    4.7 s of GPU per epoch): 21 students x 240 epochs = 5,040 epochs x 4.7 s = 6.6 h, plus the
+    teacher's 240 epochs (about 0.4 h) = about 7 GPU-hours, i.e. about 28 leases of 15 minutes at
+    full use, or about 37 counting each lease's start-up (BENCHMARKS.md s. 8).
     """
     crd = {
         "data.dataset": "cifar100",
