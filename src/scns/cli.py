@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from scns import __version__
+from scns.errors import ScnsError
 
 COMMAND_MODULES = (
     "demo",
@@ -28,7 +29,7 @@ COMMAND_MODULES = (
 )
 
 
-class UserError(Exception):
+class UserError(ScnsError):
     """An error caused by the user's input; printed without a traceback, exit code 2."""
 
 
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if _is_user_error(err):
             print(f"scns {args.command}: error: {err}", file=sys.stderr)
-            return 2
+            return err.exit_code if isinstance(err, ScnsError) else 2
         if isinstance(err, OSError) and err.errno is not None:
             print(f"scns {args.command}: error: {describe_os_error(err)}", file=sys.stderr)
             return 1
@@ -90,27 +91,7 @@ def describe_os_error(err: OSError) -> str:
 
 def _is_user_error(err: Exception) -> bool:
     """Errors whose message already tells the user what to fix: no traceback for these."""
-    from scns.config import ConfigError
-    from scns.registry import UnknownNameError
-
-    user_errors: tuple[type[BaseException], ...] = (
-        UserError,
-        ConfigError,
-        UnknownNameError,
-        FileNotFoundError,
-    )
-    for module, name in (
-        ("scns.rundir", "RunDirError"),
-        ("scns.data", "DatasetError"),
-        ("scns.train.checkpoint", "CheckpointError"),
-        ("scns.similarity", "SimilarityError"),
-        ("scns.train.engine", "NonFiniteLossError"),
-    ):
-        try:
-            user_errors += (getattr(importlib.import_module(module), name),)
-        except (ImportError, AttributeError):
-            continue
-    return isinstance(err, user_errors)
+    return isinstance(err, (ScnsError, FileNotFoundError))
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@ from typing import Any
 
 import yaml
 
+from scns.errors import ScnsError
 
-class ConfigError(ValueError):
+
+class ConfigError(ScnsError, ValueError):
     """An invalid configuration value or key; the message says which and what is allowed."""
 
 

@@ -11,10 +11,12 @@ import warnings
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from scns.errors import ScnsError
+
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError, ValueError):
+class UnknownNameError(ScnsError, KeyError, ValueError):
     """Raised when a name is not registered; the message lists the valid choices."""
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly

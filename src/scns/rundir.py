@@ -21,13 +21,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from scns.errors import ScnsError
+
 CONFIG_NAME = "config.yaml"
 CHECKPOINTS_DIR = "checkpoints"
 LAST_CHECKPOINT_NAME = "last.pt"
 BEST_CHECKPOINT_NAME = "best.pt"
 
 
-class RunDirError(ValueError):
+class RunDirError(ScnsError, ValueError):
     """A run directory cannot be used as asked: another process writes it, or one of its files is
     damaged. The message names the directory or file and what to do."""
 

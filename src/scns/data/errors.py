@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from scns.errors import ScnsError
 
-class DatasetError(RuntimeError):
+
+class DatasetError(ScnsError, RuntimeError):
     """A dataset could not be read; the message names the file, what was expected and the fix."""

@@ -17,11 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from scns.errors import ScnsError
+
 DEFAULT_RTOL = 1e-6
 """Relative tolerance under which two similarity values count as tied (absolute below 1)."""
 
 
-class SimilarityError(RuntimeError):
+class SimilarityError(ScnsError, RuntimeError):
     """A user-facing failure of a similarity source (missing extra or data, unknown words, bad input).
 
     The message says what is wrong and the command or option that fixes it; the CLI prints it

@@ -25,12 +25,13 @@ from typing import Any
 
 import torch
 
+from scns.errors import ScnsError
 from scns.rundir import LAST_CHECKPOINT_NAME, RunDir
 
 FORMAT_VERSION = 1
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ScnsError, RuntimeError):
     """A checkpoint is missing, unreadable, or does not fit the model it is loaded into."""
 
 

@@ -35,6 +35,7 @@ from scns.data.augment import BatchTransform
 from scns.data.datasets import get_spec, load_dataset
 from scns.data.imageset import ImageSet, carve_validation
 from scns.data.loader import DeviceLoader
+from scns.errors import ScnsError
 from scns.objectives import Objective
 from scns.provenance import code_provenance
 from scns.rundir import RunDir, RunDirError, read_json_lines
@@ -60,7 +61,7 @@ MACHINE_METRICS = frozenset(
 )
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(ScnsError, RuntimeError):
     """The loss became NaN or infinite; a diagnostic checkpoint was written next to the run's checkpoints."""
 
 
