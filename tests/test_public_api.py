@@ -229,3 +229,24 @@ def test_ddp_replicas_hold_the_same_bank() -> None:
     single.bank.update(torch.cat([b[2] for b in batches]), z)
     assert torch.equal(tables[0], tables[1])
     torch.testing.assert_close(tables[0], single.bank.table, rtol=0, atol=1e-6)
+
+
+def test_prefilled_bank_similarity_drives_class_topk_from_epoch_0() -> None:
+    """similarity='bank': the class tables follow the bank's class means once it is filled."""
+    import torch.nn.functional as F
+
+    from scns.similarity.bank import bank_class_similarity
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(60) % 6
+    term = scns.ContrastiveNegatives(
+        labels, dim=8, sampler="class_topk", similarity="bank", top_k=2, negatives=16
+    )
+    centers = F.normalize(torch.randn(6, 8, generator=g), dim=1)
+    z = F.normalize(centers[labels] + 0.1 * torch.randn(60, 8, generator=g), dim=1)
+    term.prefill(torch.arange(60), z)
+    assert torch.allclose(term.bank.table, z, atol=1e-6)
+    term.start_epoch(0)
+    expected = bank_class_similarity(z, labels, 6).topk(2, dim=1).indices
+    kept = term.negatives.sampler.weights > 0
+    assert all(set(torch.nonzero(kept[c]).flatten().tolist()) == set(expected[c].tolist()) for c in range(6))

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from scns.config import Config, ConfigError, ContrastConfig
 from scns.objectives.build import build_contrast, build_negatives, contrast_option, needs_similarity
+from scns.objectives.negatives import DynamicSimilarity
 from scns.sampling import ClassIndex
 
 POSITIVES = ("class", "self")
@@ -110,13 +111,16 @@ class ContrastiveNegatives(nn.Module):
             raise ConfigError(f"positive must be one of {', '.join(POSITIVES)}, got '{self.positive}'")
         self.weight = 1.0 if contrast.weight is None else float(contrast.weight)
         self.class_names = None if class_names is None else [str(n) for n in class_names]
-        self._similarity = _resolve_similarity(similarity, self.class_names, similarity_context, labels)
-        if needs_similarity(contrast) and self._similarity is None:
+        self._similarity, dynamic = _resolve_similarity(
+            similarity, self.class_names, similarity_context, labels
+        )
+        if needs_similarity(contrast) and self._similarity is None and dynamic is None:
             raise ConfigError(
-                "sampler class_topk needs a class similarity: similarity='glove' (or wordnet, text, ...) with "
-                "class_names=[...], or similarity=<[C, C] tensor>"
+                "sampler class_topk needs a class similarity: similarity='glove' (or wordnet, text, bank, ...) "
+                "with class_names=[...], or similarity=<[C, C] tensor>"
             )
-        self.negatives = build_negatives(contrast, labels, self._similarity)
+        self.negatives = build_negatives(contrast, labels, self._similarity, dynamic)
+        self._prefilled = False
         self.contrast = build_contrast(contrast, labels.numel(), self.loss_name)
         self.contrast.to(labels.device)
         self._class_index: ClassIndex | None = None
@@ -229,10 +233,20 @@ class ContrastiveNegatives(nn.Module):
         bank holds every sample only after one epoch; until then negatives are uniform)."""
         self.update()
         self.negatives.start_epoch(epoch)
-        if epoch >= 1:  # as the engine's objectives do (scns.objectives.base.Objective.on_epoch_start)
+        # as the engine's objectives do (scns.objectives.base.Objective.on_epoch_start): a random bank
+        # builds no table, so epoch 0 waits unless the bank was prefilled
+        if epoch >= 1 or self._prefilled:
             if self.negatives.needs_refresh(epoch):
                 self.refresh()
             self.negatives.refresh_similarity(self.bank.table)
+
+    @torch.no_grad()
+    def prefill(self, indices: Tensor, z: Tensor) -> None:
+        """Fill bank rows ``indices`` [B] with embeddings z [B, D] outright (no momentum): call it over
+        the whole training set (un-augmented, no grad) before the first step, so epoch 0 contrasts
+        against real embeddings and sample tables and ``bank`` similarities can be built at once."""
+        self.bank.fill(indices.to(self.labels.device).long(), z.to(self.labels.device))
+        self._prefilled = True
 
     def refresh(self, features: Tensor | None = None) -> None:
         """Rebuild a feature-dependent sampler table (``sample_topk``) from features [N, F]
@@ -311,19 +325,27 @@ def _resolve_similarity(
     class_names: list[str] | None,
     context: Mapping[str, Any] | None,
     labels: Tensor,
-) -> Tensor | None:
+) -> tuple[Tensor | None, DynamicSimilarity | None]:
+    """The [C, C] similarity (None without one) and, for specs with a ``bank`` term, what recomputes
+    it from the memory bank at each :meth:`ContrastiveNegatives.start_epoch`."""
     if similarity is None:
-        return None
+        return None, None
     if isinstance(similarity, str):
         from scns.similarity import class_similarity
+        from scns.similarity.spec import SimilaritySpec
 
+        spec = SimilaritySpec.parse(similarity)
+        context = {**(context or {}), "device": str(labels.device)}
+        if spec.is_dynamic:
+            names = class_names or [str(c) for c in range(int(labels.max()) + 1)]
+            static = spec.static_part(names, context=context) if spec.static_names else None
+            static = None if static is None else static.float().to(labels.device)
+            return static, DynamicSimilarity(spec, static, labels, len(names))
         if class_names is None:
             raise ConfigError(
                 f"similarity='{similarity}' is computed from class names: pass class_names=[...] (one per class)"
             )
-        matrix = class_similarity(
-            similarity, class_names, context={**(context or {}), "device": str(labels.device)}
-        )
+        matrix = class_similarity(similarity, class_names, context=context)
     else:
         matrix = torch.as_tensor(getattr(similarity, "matrix", similarity))
     if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
@@ -332,7 +354,7 @@ def _resolve_similarity(
         raise ValueError(
             f"similarity is {matrix.shape[0]} x {matrix.shape[0]} but there are {len(class_names)} class names"
         )
-    return matrix.float().to(labels.device)
+    return matrix.float().to(labels.device), None
 
 
 @contextlib.contextmanager
