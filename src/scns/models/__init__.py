@@ -6,6 +6,13 @@
 
 from scns.models import mobilenetv2, resnet, resnet_imagenet, shufflenetv1, shufflenetv2, vgg, wrn  # noqa: F401
 from scns.models.base import ZooModel
-from scns.models.zoo import MODELS, create_model, list_models, model_summary, register_model
+from scns.models.zoo import (
+    MODELS,
+    create_model,
+    list_models,
+    load_trained_model,
+    model_summary,
+    register_model,
+)
 
-__all__ = ["MODELS", "ZooModel", "create_model", "list_models", "model_summary", "register_model"]
+__all__ = ["MODELS", "ZooModel", "create_model", "list_models", "load_trained_model", "model_summary", "register_model"]

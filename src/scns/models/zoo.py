@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from scns.checkpoint import CheckpointError, load_checkpoint
 from scns.models.base import ZooModel
 from scns.registry import Registry
 
@@ -68,3 +70,28 @@ def model_summary(name: str, num_classes: int, **kwargs: Any) -> dict[str, int]:
         model = create_model(name, num_classes, **kwargs)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"params": params, "feature_dim": model.feature_dim}
+
+
+def load_trained_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[ZooModel, dict[str, Any]]:
+    """Rebuild the trained model stored in a checkpoint (file or run directory), in eval mode.
+
+    Returns ``(model, state)``; ``state`` is the whole checkpoint dict (``config``, ``classes``,
+    ``num_classes``, ``epoch``, ``path`` ...), so callers can find the dataset it was trained on.
+    """
+    state = load_checkpoint(path, map_location=device)
+    try:
+        arch = state["config"]["model"]["name"]
+        num_classes = int(state["num_classes"])
+        weights = state["model"]
+    except (KeyError, TypeError) as err:
+        raise CheckpointError(
+            f"checkpoint {state['path']} lacks {err}; it was not written by `scns train`"
+        ) from None
+    model = create_model(arch, num_classes=num_classes)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint {state['path']} does not fit model '{arch}': {err}") from None
+    return model.to(device).eval(), state

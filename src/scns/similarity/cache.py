@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from scns.checkpoint import atomic_write_bytes
+
 CACHE_FORMAT = 1
 
 
@@ -84,8 +86,6 @@ class SimilarityCache:
 
     def save(self, source: str, key: str, matrix: Tensor, meta: dict[str, Any] | None = None) -> Path:
         """Write ``matrix`` (float32 [C, C]) atomically; returns the file's path."""
-        from scns.train.checkpoint import atomic_write_bytes  # similarity sits below train: import lazily
-
         matrix = matrix.detach().to(device="cpu", dtype=torch.float32).contiguous()
         blob = {
             "format": CACHE_FORMAT,

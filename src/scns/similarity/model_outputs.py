@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
+from scns.checkpoint import CheckpointError, file_digest, resolve_checkpoint_path
 from scns.similarity.base import SimilarityError
 
 SPLITS = ("train", "test")
@@ -155,8 +156,6 @@ class RunSimilarity:
     def checkpoint_path(self) -> Path:
         """The checkpoint file (resolving a run directory)."""
         if self._path is None:
-            from scns.train.checkpoint import CheckpointError, resolve_checkpoint_path
-
             try:
                 self._path = resolve_checkpoint_path(self.checkpoint)
             except CheckpointError as err:
@@ -164,8 +163,6 @@ class RunSimilarity:
         return self._path
 
     def fingerprint(self) -> dict[str, Any]:
-        from scns.train.checkpoint import file_digest
-
         return {
             "checkpoint_sha256": file_digest(self.checkpoint_path()),
             "split": self.split,
@@ -173,7 +170,7 @@ class RunSimilarity:
         }
 
     def compute(self, class_names: list[str]) -> Tensor:
-        from scns.train.checkpoint import CheckpointError, load_trained_model
+        from scns.models import load_trained_model
 
         try:
             model, state = load_trained_model(self.checkpoint_path(), self.device)
@@ -238,8 +235,6 @@ class TeacherSimilarity:
     def fingerprint(self) -> dict[str, Any] | None:
         if self.checkpoint is None:
             return None
-        from scns.train.checkpoint import CheckpointError, file_digest, resolve_checkpoint_path
-
         try:
             path = resolve_checkpoint_path(self.checkpoint)
         except CheckpointError:
