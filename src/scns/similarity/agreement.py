@@ -48,25 +48,18 @@ def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
     return float((inter / (2 * k - inter)).mean())
 
 
-def average_ranks(values: Tensor) -> Tensor:
-    """0-based ranks of a 1-D tensor, ties sharing their average rank (as scipy's rankdata - 1)."""
-    uniques, inverse, counts = torch.unique(values, sorted=True, return_inverse=True, return_counts=True)
-    del uniques
-    counts = counts.to(torch.float64)
-    start = counts.cumsum(0) - counts
-    return (start + (counts - 1) / 2)[inverse]
-
-
 def upper_spearman(a: Tensor, b: Tensor) -> float:
-    """Spearman correlation of the entries above the diagonal of ``a`` and ``b``."""
+    """Spearman correlation of the entries above the diagonal of ``a`` and ``b`` (scipy's
+    ``spearmanr``: ties get their average rank); NaN when either side is constant."""
+    from scipy.stats import spearmanr
+
     _check_pair(a, b)
     c = a.shape[0]
     i, j = torch.triu_indices(c, c, offset=1)
-    ra = average_ranks(a[i, j].double().cpu())
-    rb = average_ranks(b[i, j].double().cpu())
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denom = ra.norm() * rb.norm()
-    return float("nan") if float(denom) == 0.0 else float((ra * rb).sum() / denom)
+    x, y = a[i, j].double().cpu().numpy(), b[i, j].double().cpu().numpy()
+    if x.size < 2 or (x == x[0]).all() or (y == y[0]).all():
+        return float("nan")  # undefined; scipy would say so with a warning
+    return float(spearmanr(x, y).statistic)
 
 
 @dataclass(frozen=True)
