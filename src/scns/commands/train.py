@@ -45,7 +45,7 @@ def resume_overrides(
             "options to change as flags or --set KEY=VALUE"
         )
     given = {f.key: getattr(args, f.key.replace(".", "__")) for f in flags}
-    overrides = {k: v for k, v in given.items() if v is not None and v is not False}
+    overrides = {k: v for k, v in given.items() if v is not None}
     overrides.update(parse_override(item) for item in args.overrides)
     if args.no_progress:
         overrides["train.progress"] = False
