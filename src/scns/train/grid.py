@@ -21,11 +21,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from scns import checkpoint as ckpt
 from scns.config import Config, ConfigError
 from scns.registry import UnknownNameError
-from scns.report.collect import find_runs, is_finished, run_record
 from scns.rundir import RunDir, RunDirError
-from scns.train import checkpoint as ckpt
+from scns.runinfo import find_runs, is_finished, run_record
 from scns.train.claims import CellClaim
 from scns.train.engine import Trainer
 from scns.train.protocols import Cell

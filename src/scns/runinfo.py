@@ -1,0 +1,159 @@
+"""What a run directory says about its run: its metrics and summary, whether it finished, one record.
+
+These queries sit at the bottom of the package beside :mod:`scns.rundir` (the files' names), so both
+the grid runner (``scns.train.grid``) and reports (``scns.report``) read runs the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from scns.config import Config
+from scns.rundir import CONFIG_NAME, RunDir, RunDirError, read_json_lines
+
+#: Per-epoch diagnostics of the drawn negatives a report plots (metrics keys ``train_<key>``).
+DIAGNOSTIC_CURVES = ("gap", "topk_mass", "pseudo_mass", "dup_rate")
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's per-epoch records. A torn last line (the run was killed, or its disk filled, while
+    writing it) is left out with a warning naming the file; a damaged earlier line raises
+    :class:`~scns.rundir.RunDirError` naming the file and line."""
+    path = RunDir(run_dir).metrics
+    records, torn = read_json_lines(path)
+    if torn:
+        print(
+            f"scns: warning: {path}: the last line is torn (the run stopped while writing it) and is "
+            f"left out; `scns train --resume {run_dir}` repairs it",
+            file=sys.stderr,
+        )
+    return records
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """The run's summary.json; :class:`~scns.rundir.RunDirError` naming the file when it is damaged."""
+    path = RunDir(run_dir).summary
+    try:
+        summary = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise RunDirError(
+            f"{path} is damaged ({err}); `scns train --resume {run_dir}` rewrites it, or move the run away"
+        ) from None
+    if not isinstance(summary, dict):
+        raise RunDirError(f"{path} holds a {type(summary).__name__}, not a run summary; move the run away")
+    return summary
+
+
+def is_finished(run_dir: Path) -> bool:
+    """Finished: a summary exists and the metrics cover every epoch of the run's config."""
+    files = RunDir(run_dir)
+    if not files.summary.is_file() or not files.config.is_file():
+        return False
+    return len(read_metrics(run_dir)) == Config.load(files.config).train.epochs
+
+
+def epoch_contended(epoch: dict[str, Any]) -> bool | None:
+    """Whether other work shared the CPU in one epoch: its 1-minute load average ended above the
+    run's own threads + 0.5 (None when the epoch logged no load average)."""
+    load = epoch.get("load_avg_1m")
+    return None if load is None else load > epoch.get("torch_threads", 1) + 0.5
+
+
+def contended(metrics: list[dict[str, Any]], device: str | None) -> bool | None:
+    """Whether other work shared the CPU during a CPU run: some epoch was contended (None when no
+    epoch logged a load average, or not a CPU run)."""
+    flags = [f for f in map(epoch_contended, metrics) if f is not None]
+    if device != "cpu" or not flags:
+        return None
+    return any(flags)
+
+
+def step_time(metrics: list[dict[str, Any]], device: str | None) -> tuple[float, str]:
+    """Median seconds per training step, and which epochs it came from.
+
+    On CPU only epochs known to be uncontended count when there are any ("clean"); otherwise the
+    median of all epochs is returned as "contended" (some epoch known to have shared the CPU) or
+    "unknown" (no load average logged). Non-CPU runs give "device". The median keeps one slow
+    epoch from moving the figure.
+    """
+    every = [m["step_time_s"] for m in metrics]
+    if device != "cpu":
+        return statistics.median(every), "device"
+    clean = [m["step_time_s"] for m in metrics if epoch_contended(m) is False]
+    if clean:
+        return statistics.median(clean), "clean"
+    source = "contended" if any(epoch_contended(m) for m in metrics) else "unknown"
+    return statistics.median(every), source
+
+
+def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One finished run summarised: grid metadata, config facts, accuracy, curves, negatives' statistics.
+
+    Args:
+        cell: grid metadata (name, settings, method, negatives); read from ``cell.json`` when None.
+    """
+    files = RunDir(run_dir)
+    if cell is None:
+        cell = json.loads(files.cell.read_text()) if files.cell.exists() else {}
+    summary = read_summary(run_dir)
+    metrics = read_metrics(run_dir)
+    config = Config.load(files.config)
+    last = metrics[-1]
+    train_time = sum(m["epoch_time_s"] for m in metrics)
+    # sampler table (kNN) builds count as sampling: they are the method's cost, not the network's
+    sampling = sum(m.get("sampling_time_s", 0.0) + m.get("refresh_time_s", 0.0) for m in metrics)
+    step_s, step_source = step_time(metrics, summary.get("device"))
+    return {
+        "name": cell.get("name", run_dir.name),
+        "settings": list(cell.get("settings", [])),
+        "method": cell.get("method", run_dir.name),
+        "seed": config.train.seed,
+        "negatives": cell.get("negatives"),
+        "dataset": config.data.dataset,
+        "model": config.model.name,
+        "objective": config.train.objective,
+        "epochs": config.train.epochs,
+        "final_top1": summary["final_top1"],
+        "best_top1": summary["best_top1"],
+        "final_top5": summary["final_top5"],
+        "train_time_s": train_time,
+        "step_time_s": step_s,
+        "step_time_source": step_source,
+        "sampling_share": sampling / train_time if train_time else 0.0,
+        "contended": contended(metrics, summary.get("device")),
+        "neg_sim_first": metrics[0].get("train_neg_sim"),
+        "neg_sim": last.get("train_neg_sim"),
+        "neg_sim_curve": [m.get("train_neg_sim") for m in metrics],
+        "pos_sim_curve": [m.get("train_pos_sim") for m in metrics],
+        "topk_share": last.get("train_topk_share"),
+        "neg_sim_hist_first": metrics[0].get("neg_sim_hist"),
+        "neg_sim_hist": last.get("neg_sim_hist"),
+        "curve": [m.get("test_top1", m.get("val_top1")) for m in metrics],
+        # diagnostics measured on the logged steps of each epoch (absent in runs that predate them)
+        **{f"{key}_curve": [m.get(f"train_{key}") for m in metrics] for key in DIAGNOSTIC_CURVES},
+        "diag_se": {key: last.get(f"train_{key}_se") for key in DIAGNOSTIC_CURVES},
+        "diag_steps": last.get("train_diag_steps"),
+        "err_within_super": last.get("test_err_within_super", last.get("val_err_within_super")),
+        "err_across_super": last.get("test_err_across_super", last.get("val_err_across_super")),
+        "device": summary.get("device"),
+        "git_commit": (summary.get("code") or {}).get("git_commit"),
+        "source_sha256": (summary.get("code") or {}).get("source_sha256"),
+        "run_dir": str(run_dir),
+    }
+
+
+def find_runs(paths: list[str | Path]) -> list[Path]:
+    """Run directories under each path: a run directory itself, or a grid directory's ``runs/*``."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise FileNotFoundError(f"no such run or grid directory: {path}")
+        if RunDir(path).config.is_file():
+            found.append(path)
+        else:
+            found.extend(sorted(p.parent for p in path.glob("**/" + CONFIG_NAME)))
+    return found
