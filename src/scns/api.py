@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scns.config import Config, ConfigError, ContrastConfig
+from scns.memory import MemoryBank
 from scns.objectives.build import build_contrast, build_negatives, contrast_option, needs_similarity
 from scns.objectives.negatives import DynamicSimilarity
 from scns.sampling import ClassIndex
@@ -131,7 +132,7 @@ class ContrastiveNegatives(nn.Module):
 
     # ------------------------------------------------------------------ properties
     @property
-    def bank(self) -> nn.Module:
+    def bank(self) -> MemoryBank:
         """The [N, D] :class:`scns.MemoryBank` negatives and positives are read from."""
         return self.contrast.bank
 

@@ -123,8 +123,9 @@ class FileLock:
         self.release()
 
     def __del__(self) -> None:  # like a file object: a lock dropped unreleased is closed, not leaked
-        if getattr(self, "_fd", None) is not None:
-            os.close(self._fd)
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
             self._fd = None
 
 

@@ -168,11 +168,11 @@ def run(args: argparse.Namespace) -> int:
             raise SimilarityError(f"--class {name!r} is not a {args.dataset} class.{hint}")
     context.update(data_dir=data_dir, device=_device(args.device), batch_size=args.batch_size)
     aliases = _aliases(args.alias)
-    cache = {"cache_dir": args.cache_dir, "use_cache": not args.no_cache, "context": context}
+    cache: dict[str, Any] = {"cache_dir": args.cache_dir, "use_cache": not args.no_cache, "context": context}
 
     def compute(spec: str) -> Any:
         terms = SimilaritySpec.parse(spec).terms
-        options = {}
+        options: dict[str, Any] = {}
         if aliases and any(t.name == "glove" for t in terms):
             if len(terms) > 1:
                 raise SimilarityError("--alias applies to a lone glove source, not to a composite spec")

@@ -20,4 +20,4 @@ class Batch(NamedTuple):
 
     x: Tensor
     y: Tensor
-    index: Tensor
+    index: Tensor  # type: ignore[assignment]  # a field by design; it hides tuple.index, which nothing calls

@@ -37,7 +37,7 @@ class DatasetSpec:
     """
 
     name: str
-    num_classes: int
+    num_classes: int | None
     image_size: int
     crop_padding: int
     mean: tuple[float, float, float]

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -86,13 +88,15 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
         scale = scale * bn.weight.double()
     bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(scale)
     shift = bn.bias.double() if bn.bias is not None else torch.zeros_like(scale)
+    # a Conv2d's own size attributes are pairs; torch annotates them tuple[int, ...]
+    Pair = tuple[int, int]
     fused = nn.Conv2d(
         conv.in_channels,
         conv.out_channels,
-        conv.kernel_size,
-        stride=conv.stride,
-        padding=conv.padding,
-        dilation=conv.dilation,
+        cast(Pair, conv.kernel_size),
+        stride=cast(Pair, conv.stride),
+        padding=cast("str | Pair", conv.padding),
+        dilation=cast(Pair, conv.dilation),
         groups=conv.groups,
         bias=True,
         padding_mode=conv.padding_mode,
@@ -100,7 +104,7 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
         dtype=conv.weight.dtype,
     )
     fused.weight.copy_(w * scale.view(-1, 1, 1, 1))
-    fused.bias.copy_((bias - bn.running_mean.double()) * scale + shift)
+    cast(Tensor, fused.bias).copy_((bias - bn.running_mean.double()) * scale + shift)  # bias=True
     return fused
 
 
@@ -136,6 +140,8 @@ class FrozenNet(nn.Module):
     concrete mode in use. ``train()`` leaves it in eval mode.
     """
 
+    _run: Callable[[Tensor], tuple[Tensor, Tensor]]  # the (compiled) net, outside the module tree
+
     def __init__(self, net: nn.Module, mode: str, device: torch.device | str) -> None:
         super().__init__()
         self.device_type = torch.device(device).type
@@ -154,7 +160,7 @@ class FrozenNet(nn.Module):
         else:
             self.folded = 0
         if self.plan.channels_last:
-            net = net.to(memory_format=torch.channels_last)
+            net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's overloads omit memory_format
         self.net = net
         # kept out of the module tree: the compiled wrapper shares the parameters of ``net``
         self.__dict__["_run"] = torch.compile(net) if self.plan.compile else net

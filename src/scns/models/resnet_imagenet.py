@@ -7,6 +7,8 @@ global average pooling makes the feature size independent of the input size.
 
 from __future__ import annotations
 
+from typing import cast
+
 from torch import Tensor, nn
 
 from scns.models.base import ZooModel, global_avg_pool
@@ -39,7 +41,8 @@ class ResNet(ZooModel):
             # Each residual branch then starts at zero, so every block begins as the identity.
             for m in self.modules():
                 if isinstance(m, BasicBlock | Bottleneck):
-                    nn.init.zeros_(m.branch[-1][1].weight)
+                    branch_end = cast(nn.Sequential, m.branch[-1])  # conv_bn: Sequential(conv, bn[, relu])
+                    nn.init.zeros_(cast(nn.BatchNorm2d, branch_end[1]).weight)
 
     def forward_features(self, x: Tensor) -> Tensor:
         x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))

@@ -52,7 +52,7 @@ class ShuffleNetV1(ZooModel):
         super().__init__(feature_dim=widths[-1], num_classes=num_classes)
         self.stem = conv_bn(3, 24, 1)
         in_channels = 24
-        stages = []
+        stages: list[nn.Module] = []
         for width, count in zip(widths, num_blocks, strict=True):
             # The stride-2 unit's branch only makes the channels the concatenated shortcut lacks.
             input_groups = groups if stages else 1

@@ -27,11 +27,11 @@ class SplitUnit(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.half = channels // 2
-        self.branch = _branch(channels - self.half, channels - self.half, 1)
+        self.kept = channels // 2  # not ``half``: that would hide nn.Module.half()
+        self.branch = _branch(channels - self.kept, channels - self.kept, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        kept, transformed = x[:, : self.half], x[:, self.half :]
+        kept, transformed = x[:, : self.kept], x[:, self.kept :]
         return channel_shuffle(torch.cat([kept, self.branch(transformed)], 1), 2)
 
 

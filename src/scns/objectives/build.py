@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 from torch import Tensor, nn
 
@@ -17,8 +19,8 @@ from scns.sampling import NEGATIVE_TRANSFORMS, LatentMixup, configured
 OBJECTIVES = ("supervised", "distill")
 
 
-SUPERVISED_DEFAULTS = {"weight": 0.5, "loss": "infonce", "positive": "class"}
-DISTILL_DEFAULTS = {"loss": "nce", "positive": "self"}  # the CRD weight is DEFAULT_WEIGHTS[method][2]
+SUPERVISED_DEFAULTS: dict[str, Any] = {"weight": 0.5, "loss": "infonce", "positive": "class"}
+DISTILL_DEFAULTS: dict[str, Any] = {"loss": "nce", "positive": "self"}  # the CRD weight is DEFAULT_WEIGHTS[method][2]
 
 
 def contrast_weight(config: Config) -> float:
@@ -163,7 +165,7 @@ def build_objective(
             label_smoothing=config.optim.label_smoothing,
             contrast=build_contrast(contrast, n, contrast_option(config, "loss")),
             negatives=negatives,
-            embed=Embed(model.feature_dim, contrast.embed_dim),
+            embed=Embed(_feature_dim(model), contrast.embed_dim),
             weight=weight,
             positive=contrast_option(config, "positive"),
         )
@@ -186,8 +188,8 @@ def build_objective(
             parts = {
                 "contrast_s": build_contrast(contrast, n, contrast_option(config, "loss")),
                 "contrast_t": build_contrast(contrast, n, contrast_option(config, "loss")),
-                "embed_s": Embed(model.feature_dim, contrast.embed_dim),
-                "embed_t": Embed(teacher.feature_dim, contrast.embed_dim),
+                "embed_s": Embed(_feature_dim(model), contrast.embed_dim),
+                "embed_t": Embed(_feature_dim(teacher), contrast.embed_dim),
                 "negatives": negatives,
             }
         return DistillObjective(
@@ -196,3 +198,8 @@ def build_objective(
     raise ConfigError(
         f"unknown train.objective '{config.train.objective}'. Valid choices: {', '.join(OBJECTIVES)}"
     )
+
+
+def _feature_dim(net: nn.Module) -> int:
+    """The pooled feature size F a zoo model (or a FrozenNet around one) declares as ``feature_dim``."""
+    return cast(int, net.feature_dim)

@@ -52,6 +52,7 @@ class BankContrast(nn.Module):
             else {"temperature": temperature}
         )
         self.criterion = LOSSES.build(loss, **options)
+        self.temperature = float(temperature)
         self.mixup = mixup
 
     def forward(
@@ -85,7 +86,7 @@ class BankContrast(nn.Module):
             pos=pos.detach(),
             neg=neg.detach(),
             pseudo=None if pseudo is None else pseudo.detach(),
-            temperature=self.criterion.temperature,
+            temperature=self.temperature,
         )
         return loss, scores
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -71,7 +73,14 @@ class DistillObjective(Objective):
         self.contrast_s, self.contrast_t = contrast_s, contrast_t
         self.embed_s, self.embed_t = embed_s, embed_t
         self.negatives = negatives
-        self._pending = None
+        self._pending: tuple[Tensor, Tensor, Tensor] | None = None
+
+    def _crd(self) -> tuple[BankContrast, BankContrast, Embed, Embed, NegativeSource]:
+        """The CRD term's parts (called only when ``crd_weight`` is non-zero)."""
+        parts = (self.contrast_s, self.contrast_t, self.embed_s, self.embed_t, self.negatives)
+        if any(part is None for part in parts):
+            raise ValueError("the CRD term needs contrast_s, contrast_t, embed_s, embed_t and negatives")
+        return cast(tuple[BankContrast, BankContrast, Embed, Embed, NegativeSource], parts)
 
     @property
     def uses_teacher(self) -> bool:
@@ -108,41 +117,44 @@ class DistillObjective(Objective):
         if self.uses_teacher:
             with torch.no_grad():
                 t_logits, t_features = self.teacher(batch.x)
-        parts = {}
-        stats = {}
+        parts: dict[str, Tensor] = {}
+        stats: dict[str, Tensor] = {}
         if self.ce_weight:
             parts["ce"] = self.ce_weight * F.cross_entropy(logits_f, batch.y)
         if self.kd_weight:
             parts["kd"] = self.kd_weight * self.kd(logits_f, t_logits.float())
         if self.crd_weight:
-            z_s = self.embed_s(features.float())
-            z_t = self.embed_t(t_features.float())
-            neg_idx = self.negatives(batch.index, batch.y, self.generator)
-            log_ratio = self.negatives.log_ratio(batch.index, batch.y, neg_idx)
+            contrast_s, contrast_t, embed_s, embed_t, negatives = self._crd()
+            z_s = embed_s(features.float())
+            z_t = embed_t(t_features.float())
+            neg_idx = negatives(batch.index, batch.y, self.generator)
+            log_ratio = negatives.log_ratio(batch.index, batch.y, neg_idx)
             # Each anchor is contrasted against the other network's bank (CRD).
-            loss_s, s_scores = self.contrast_t(z_s, batch.index, neg_idx, self.generator, log_ratio)
-            loss_t, _ = self.contrast_s(z_t, batch.index, neg_idx, self.generator, log_ratio)
+            loss_s, s_scores = contrast_t(z_s, batch.index, neg_idx, self.generator, log_ratio)
+            loss_t, _ = contrast_s(z_t, batch.index, neg_idx, self.generator, log_ratio)
             parts["crd"] = self.crd_weight * (loss_s + loss_t)
             self._pending = (batch.index, z_s.detach(), z_t.detach())
             if self.diagnose:
-                stats = self.negatives.diagnostics(batch.y, neg_idx, s_scores)
-        loss = sum(parts.values())
+                stats = negatives.diagnostics(batch.y, neg_idx, s_scores)
+        loss = cast(Tensor, sum(parts.values()))  # some weight is non-zero, so parts is not empty
         return StepOutput(loss=loss, parts=parts, logits=logits, stats=stats)
 
     def reference_bank(self) -> Tensor | None:
         # the student's anchors are contrasted against the teacher's bank: its neighbours and class
         # means are what is hard for the student
-        return self.contrast_t.bank.table if self.crd_weight else None
+        return self._crd()[1].bank.table if self.crd_weight else None
 
     def fill_banks(self, batch: Batch) -> None:
+        contrast_s, contrast_t, embed_s, embed_t, _ = self._crd()
         _, features = self.model(batch.x)
         _, t_features = self.teacher(batch.x)
-        self.contrast_s.bank.fill(batch.index, self.embed_s(features.float()))
-        self.contrast_t.bank.fill(batch.index, self.embed_t(t_features.float()))
+        contrast_s.bank.fill(batch.index, embed_s(features.float()))
+        contrast_t.bank.fill(batch.index, embed_t(t_features.float()))
 
     def after_step(self) -> None:
         if self._pending is not None:
             index, z_s, z_t = self._pending
-            self.contrast_s.update(index, z_s)
-            self.contrast_t.update(index, z_t)
+            contrast_s, contrast_t, *_ = self._crd()
+            contrast_s.update(index, z_s)
+            contrast_t.update(index, z_t)
             self._pending = None

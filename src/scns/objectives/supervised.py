@@ -48,38 +48,46 @@ class SupervisedObjective(Objective):
         self.class_index = (
             ClassIndex(negatives.labels) if (negatives is not None and positive == "class") else None
         )
-        self._pending = None
+        self._pending: tuple[Tensor, Tensor] | None = None
 
     @property
     def contrastive(self) -> bool:
         return self.contrast is not None and self.weight > 0
 
+    def _term(self) -> tuple[BankContrast, NegativeSource, Embed]:
+        """The contrastive term's parts (called only when :attr:`contrastive`)."""
+        if self.contrast is None or self.negatives is None or self.embed is None:
+            raise ValueError("a contrastive term needs its contrast, negatives and embed head")
+        return self.contrast, self.negatives, self.embed
+
     def reference_bank(self) -> Tensor | None:
-        return self.contrast.bank.table if self.contrastive else None
+        return self._term()[0].bank.table if self.contrastive else None
 
     def fill_banks(self, batch: Batch) -> None:
+        contrast, _, embed = self._term()
         _, features = self.model(batch.x)
-        self.contrast.bank.fill(batch.index, self.embed(features.float()))
+        contrast.bank.fill(batch.index, embed(features.float()))
 
     def forward(self, batch: Batch) -> StepOutput:
         logits, features = self.model(batch.x)
         ce = F.cross_entropy(logits.float(), batch.y, label_smoothing=self.label_smoothing)
         if not self.contrastive:
             return StepOutput(loss=ce, parts={"ce": ce}, logits=logits)
-        z = self.embed(features.float())  # [B, D]
+        contrast, negatives, embed = self._term()
+        z = embed(features.float())  # [B, D]
         if self.class_index is not None:
             pos_idx = self.class_index.sample_from_classes(batch.y, self.generator, validate=False)
         else:
             pos_idx = batch.index
-        neg_idx = self.negatives(batch.index, batch.y, self.generator)  # [B, K]
-        log_ratio = self.negatives.log_ratio(batch.index, batch.y, neg_idx)
-        contrastive, scores = self.contrast(z, pos_idx, neg_idx, self.generator, log_ratio)
+        neg_idx = negatives(batch.index, batch.y, self.generator)  # [B, K]
+        log_ratio = negatives.log_ratio(batch.index, batch.y, neg_idx)
+        contrastive, scores = contrast(z, pos_idx, neg_idx, self.generator, log_ratio)
         self._pending = (batch.index, z.detach())
         parts = {"ce": ce, "contrast": self.weight * contrastive}
-        stats = self.negatives.diagnostics(batch.y, neg_idx, scores) if self.diagnose else {}
+        stats = negatives.diagnostics(batch.y, neg_idx, scores) if self.diagnose else {}
         return StepOutput(loss=ce + parts["contrast"], parts=parts, logits=logits, stats=stats)
 
     def after_step(self) -> None:
         if self._pending is not None:
-            self.contrast.update(*self._pending)
+            self._term()[0].update(*self._pending)
             self._pending = None

@@ -235,7 +235,9 @@ def _noise_statement(setting: str, runs: list[dict[str, Any]]) -> str:
     if not baselines:
         return ""
     base = baselines[0]
-    clear, noise, single = [], [], []
+    clear: list[str] = []
+    noise: list[str] = []
+    single: list[str] = []
     methods = sorted({r["method"] for r in runs} - {base})
     for m in methods:
         ks = (

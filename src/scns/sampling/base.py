@@ -73,7 +73,8 @@ class SamplerBase:
         """Build over training labels [N] from validated options, with a [C, C] class similarity
         (when ``needs_similarity``) and ``build(name)``, which builds another configured sampler
         (for samplers made of others, such as a mixture)."""
-        return cls(labels, **dataclasses.asdict(options))
+        factory: Callable[..., SamplerBase] = cls  # every sampler takes (labels, **its options)
+        return factory(labels, **dataclasses.asdict(options))
 
     def log_prob(self, index: Tensor, labels: Tensor, neg_idx: Tensor) -> Tensor:
         """log q(negative | anchor) of one draw, for any ids (not only this sampler's own draws).

@@ -469,6 +469,7 @@ def knn_other_class_faiss(
     if normalize:
         sorted_t.div_(sorted_t.norm(dim=1, keepdim=True).clamp_min_(1e-12))
     sorted_feats = sorted_t.numpy()
+    faiss_index: faiss.Index
     if index == "flat":
         faiss_index = faiss.IndexFlatIP(dim)
         cells = 1
@@ -476,11 +477,12 @@ def knn_other_class_faiss(
         cells = nlist or default_nlist(n)
         if not 1 <= cells <= n:
             raise ValueError(f"nlist must be in [1, N={n}], got {cells}")
-        faiss_index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, cells, faiss.METRIC_INNER_PRODUCT)
-        faiss_index.cp.seed = seed
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, cells, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.seed = seed
         # 64 points per cell trains k-means well (faiss warns under 39); more only costs time
         train_rows = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[: 64 * cells]
-        faiss_index.train(sorted_feats[train_rows.sort().values.numpy()])
+        ivf.train(sorted_feats[train_rows.sort().values.numpy()])
+        faiss_index = ivf
     faiss_index.add(sorted_feats)
 
     order_np = order.numpy()

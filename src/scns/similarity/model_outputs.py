@@ -184,7 +184,7 @@ class RunSimilarity:
                 f"({', '.join(class_names[:4])}, ...); pick the matching --dataset"
             )
         data_cfg = (state.get("config") or {}).get("data") or {}
-        dataset = data_cfg.get("dataset")
+        dataset = str(data_cfg.get("dataset") or "")  # empty: _load_split says the checkpoint names none
         root = self.data_dir or data_cfg.get("data_dir") or os.environ.get("SCNS_DATA_DIR")
         data = _load_split(dataset, root, self.split)
         from scns.data import get_spec

@@ -15,7 +15,7 @@ from typing import Any
 
 @cache
 def _raw(name: str) -> bytes:
-    return resources.files("scns.similarity").joinpath("data", name).read_bytes()
+    return resources.files("scns.similarity").joinpath("data").joinpath(name).read_bytes()
 
 
 def load_json(name: str) -> dict[str, Any]:

@@ -88,7 +88,7 @@ def load_wordnet(wordnet_dir: str | Path | None = None) -> Any:
     except ImportError:
         raise SimilarityError(f"the wordnet source needs nltk: {NLTK_HINT}") from None
 
-    class _OfflineReader(WordNetCorpusReader):  # type: ignore[misc, valid-type]
+    class _OfflineReader(WordNetCorpusReader):
         def open(self, fileid: str) -> Any:
             if fileid == "lexnames" and not (root / "lexnames").is_file():
                 lines = (f"{i:02d}\t{n}\t{_LEXNAME_POS[n.split('.')[0]]}\n" for i, n in enumerate(_LEXNAMES))

@@ -251,6 +251,11 @@ class ResumeInfo:
 class Trainer:
     """Trains one run. Build with :meth:`create` (new run) or :meth:`resume` (existing run directory)."""
 
+    #: the objective, or its DDP wrapper, that a step calls (set by :meth:`build`)
+    step_module: nn.Module
+    #: the checkpoint :meth:`build` restores (set by :meth:`resume`)
+    _resume_from: Path | None = None
+
     def __init__(
         self, config: Config, run_dir: Path, objective_factory: ObjectiveFactory | None = None
     ) -> None:
@@ -427,10 +432,10 @@ class Trainer:
 
         model = create_model(cfg.model.name, num_classes=self.num_classes).to(self.device)
         if memory_format is not None:
-            model = model.to(memory_format=memory_format)
+            model = model.to(memory_format=memory_format)  # type: ignore[call-overload]  # torch's overloads omit memory_format
         self.model = model
         self.objective = self.objective_factory(cfg, model, self.train_set, self.device).to(self.device)
-        self.step_module: nn.Module = self.objective
+        self.step_module = self.objective
         if self.dist.enabled:
             # Banks stay identical through all-gathered updates, so buffers are not re-broadcast each step.
             self.step_module = ddp.wrap(self.objective, self.device, broadcast_buffers=False)
@@ -449,7 +454,7 @@ class Trainer:
         self.steps_per_epoch = len(self.loader)
         if cfg.train.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, cfg.train.max_steps_per_epoch)
-        resume_from = getattr(self, "_resume_from", None)
+        resume_from = self._resume_from
         if resume_from is not None and resume_from.is_file():
             self._restore(ckpt.load_checkpoint(resume_from, map_location=self.device))
         self._built = True
@@ -578,7 +583,8 @@ class Trainer:
             record["best_top1"] = self.best_top1
             if self.dist.is_main:
                 self._append_metrics(record)
-                loggers.log_epoch(record)  # --log tensorboard; metrics.jsonl stays the record
+                if loggers is not None:  # opened on the main process
+                    loggers.log_epoch(record)  # --log tensorboard; metrics.jsonl stays the record
                 self._save(epoch + 1, improved)
                 self._print_epoch(record)
         if last_eval is None:  # resumed after its last epoch (killed before the summary was written)
@@ -586,7 +592,8 @@ class Trainer:
         summary = self._summary(last_eval, time.perf_counter() - started)
         if self.dist.is_main:
             ckpt.atomic_write_bytes(self.files.summary, json.dumps(summary, indent=2).encode())
-            loggers.close()
+            if loggers is not None:
+                loggers.close()
         return summary
 
     def _prefill_banks(self) -> None:

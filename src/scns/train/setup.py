@@ -120,7 +120,7 @@ def make_objective(config: Config, model: nn.Module, train_set: ImageSet, device
     contrast = config.contrast
     distill = config.train.objective == "distill"
     contrastive = contrast_weight(config) > 0
-    teacher = None
+    teacher: nn.Module | None = None
     sample_features = None
     if distill:
         teacher, _ = load_teacher(config, train_set, device)
@@ -135,7 +135,7 @@ def make_objective(config: Config, model: nn.Module, train_set: ImageSet, device
         raise ConfigError(
             "this sampler needs contrast.similarity (--similarity glove|wordnet|text|hierarchy|bank|prototypes:RUN_DIR)"
         )
-    if contrastive and distill and needs_features(contrast) and contrast.knn_source == "teacher_features":
+    if teacher is not None and contrastive and needs_features(contrast) and contrast.knn_source == "teacher_features":
         from scns.similarity import collect_outputs
 
         transform = BatchTransform.from_spec(get_spec(config.data.dataset), train=False)
