@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from scns import dist
 
 ScoreMethod = Literal["gather", "matmul"]
 
@@ -42,6 +43,9 @@ class MemoryBank(nn.Module):
 
     Rows start as random directions on the unit sphere (normalised Gaussians).
     """
+
+    memory: Tensor  # [N, D] buffer
+    num_updates: Tensor  # int64 scalar buffer
 
     def __init__(
         self,
@@ -157,13 +161,8 @@ class MemoryBank(nn.Module):
                 f"update expects index [B] and z [B, {self.dim}], got {tuple(index.shape)} and {tuple(z.shape)}"
             )
         z = z.detach()
-        if (
-            self.sync_distributed
-            and dist.is_available()
-            and dist.is_initialized()
-            and dist.get_world_size() > 1
-        ):
-            index, z = _all_gather_cat(index), _all_gather_cat(z)
+        if self.sync_distributed and dist.active():
+            index, z = dist.all_gather_cat(index), dist.all_gather_cat(z)
         if index.numel() == 0:
             return
         mean_z = _mean_by_id(index, z.to(torch.float64))
@@ -198,10 +197,3 @@ def _mean_by_id(index: Tensor, z: Tensor) -> Tensor:
     out = torch.empty_like(z)
     out[order] = means_sorted
     return out
-
-
-def _all_gather_cat(t: Tensor) -> Tensor:
-    """Concatenate ``t`` from every rank along dim 0 (equal shapes on all ranks)."""
-    parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, t.contiguous())
-    return torch.cat(parts)

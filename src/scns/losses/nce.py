@@ -6,10 +6,10 @@ import math
 from typing import Literal
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from scns import dist
 from scns.losses.registry import LOSSES
 
 ZMode = Literal["first_batch", "running"]
@@ -39,6 +39,8 @@ class NCELoss(nn.Module):
         z_mode: "first_batch" or "running".
         momentum: EMA weight of the old estimate in "running" mode, in [0, 1).
     """
+
+    log_z: Tensor  # float64 scalar buffer
 
     def __init__(
         self, n_data: int, temperature: float = 0.07, z_mode: ZMode = "first_batch", momentum: float = 0.99
@@ -109,8 +111,7 @@ class NCELoss(nn.Module):
 
 def _mean_over_ranks(log_z: Tensor) -> Tensor:
     """Under DDP, the log of the ranks' mean Z estimate, so every replica keeps the same normaliser."""
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+    if not dist.active():
         return log_z
-    z = log_z.exp()
-    dist.all_reduce(z)
-    return (z / dist.get_world_size()).log()
+    z = dist.all_reduce_(log_z.exp())
+    return (z / dist.world_size()).log()

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 
+from scns import dist
 from scns.sampling import SamplerBase, UniformSampler
 
 HIST_BINS = 40  # histogram of anchor-negative cosine over [-1, 1]
@@ -119,6 +119,10 @@ class NegativeSource(nn.Module):
             the sampler's class tables are rebuilt from it by :meth:`refresh_similarity`.
     """
 
+    labels: Tensor  # buffers, declared for the type checker
+    share_mask: Tensor | None
+    hardness_hist: Tensor
+
     def __init__(
         self,
         sampler: SamplerBase,
@@ -189,13 +193,12 @@ class NegativeSource(nn.Module):
         from the same table.
         """
         with self.refresh_timer.bind(self.labels.device):
-            if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-                if dist.get_rank() == 0:
+            if dist.active():
+                if dist.rank() == 0:
                     self.sampler.refresh(features)
-                box = [self.sampler.state_dict() if dist.get_rank() == 0 else None]
-                dist.broadcast_object_list(box, src=0)
-                if dist.get_rank() != 0:
-                    self.sampler.load_state_dict(_to_device(box[0], self.labels.device))
+                state = dist.broadcast_object(self.sampler.state_dict() if dist.rank() == 0 else None)
+                if dist.rank() != 0:
+                    self.sampler.load_state_dict(_to_device(state, self.labels.device))
             else:
                 self.sampler.refresh(features)
         self.ready = True
