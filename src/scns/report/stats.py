@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 
 def t_quantile(p: float, dof: int) -> float:
-    """Student-t quantile (scipy's when available; it is a scikit-learn dependency)."""
+    """Student-t quantile (scipy's)."""
     from scipy.stats import t
 
     return float(t.ppf(p, dof))
