@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One intra-op thread: the tests' tensors are small, and on a shared machine a second OpenMP thread
+# mostly spin-waits (it doubled the CPU time of the end-to-end tests: 23 s against 9 s for the demo's).
+torch.set_num_threads(1)
 
 
 @pytest.fixture

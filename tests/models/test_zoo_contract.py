@@ -8,7 +8,9 @@ import torch
 from scns.models import ZooModel, create_model, list_models, model_summary
 from scns.registry import UnknownNameError
 
-EXPECTED_NAMES = {
+#: The benchmark models (CRD's zoo): the registry holds at least these; the contract tests below sweep
+#: whatever it holds, so a newly registered model is covered without editing this file.
+BENCHMARK_NAMES = {
     "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
     "resnet8x4", "resnet32x4", "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2",
     "vgg8", "vgg11", "vgg13", "vgg16", "vgg19", "MobileNetV2", "ShuffleV1", "ShuffleV2",
@@ -22,12 +24,12 @@ def _inputs(size: int, batch: int = 2, seed: int = 0) -> torch.Tensor:
     return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
 
 
-def test_registry_lists_exactly_the_benchmark_names() -> None:
-    assert set(list_models()) == EXPECTED_NAMES
+def test_registry_holds_the_benchmark_names_sorted() -> None:
+    assert BENCHMARK_NAMES <= set(list_models())
     assert list_models() == sorted(list_models())
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_NAMES))
+@pytest.mark.parametrize("name", list_models())
 def test_forward_backward_contract(name: str) -> None:
     torch.manual_seed(0)
     model = create_model(name, num_classes=NUM_CLASSES)
@@ -55,7 +57,7 @@ def test_forward_backward_contract(name: str) -> None:
         assert p.grad.abs().sum() > 0, f"{name}.{pname} has an all-zero gradient"
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_NAMES))
+@pytest.mark.parametrize("name", list_models())
 def test_eval_mode_is_deterministic_per_sample_and_size_agnostic(name: str) -> None:
     torch.manual_seed(0)
     model = create_model(name, num_classes=NUM_CLASSES).eval()
@@ -83,7 +85,7 @@ def test_unknown_name_lists_valid_choices() -> None:
         create_model("resnet9", num_classes=10)
     message = str(err.value)
     assert "resnet9" in message
-    for name in EXPECTED_NAMES:
+    for name in list_models():
         assert name in message
     assert "Did you mean" in message  # close matches are suggested first
 

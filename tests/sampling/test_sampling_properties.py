@@ -251,7 +251,7 @@ def test_mixture_argument_errors(unequal_labels: torch.Tensor) -> None:
 
 
 def test_registry_builds_every_sampler(unequal_labels: torch.Tensor) -> None:
-    assert SAMPLERS.names() == ["class_topk", "mixture", "sample_topk", "uniform"]
+    assert {"class_topk", "mixture", "sample_topk", "uniform"} <= set(SAMPLERS.names())
     sim = torch.rand(7, 7)
     assert isinstance(build_sampler("uniform", unequal_labels), UniformSampler)
     assert isinstance(build_sampler("class_topk", unequal_labels, similarity=sim, top_k=2), ClassTopKSampler)
@@ -262,7 +262,7 @@ def test_registry_builds_every_sampler(unequal_labels: torch.Tensor) -> None:
         components=[("uniform", 0.5), ("class_topk", 0.5, {"similarity": sim, "top_k": 2})],
     )
     assert isinstance(mix, MixtureSampler) and isinstance(mix.samplers[1], ClassTopKSampler)
-    with pytest.raises(KeyError, match="Valid choices: class_topk, mixture, sample_topk, uniform"):
+    with pytest.raises(KeyError, match=f"Valid choices: {', '.join(SAMPLERS.names())}"):
         build_sampler("uniformm", unequal_labels)
 
 

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from scns.cli import main
+from scns.commands import demo
 from scns.commands.demo import summarise
 from scns.train.protocols import DEMO_ARMS
 
@@ -39,8 +40,8 @@ def test_summarise_gives_mean_sample_std_diagnostics_and_the_paired_difference_t
     assert ce["vs_uniform"]["high"] - 14.0 == pytest.approx(12.7062 * 5.6569 / math.sqrt(2), rel=1e-3)
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")
-def test_demo_runs_every_arm_and_scns_draws_from_the_nearest_classes(tmp_path, capsys) -> None:
+def run_demo(tmp_path, capsys) -> tuple[dict[str, dict], str]:
+    """``scns demo`` for 3 epochs, one seed, K=64: its JSON rows by method and its printed output."""
     out = tmp_path / "demo.json"
     code = main(
         [
@@ -59,7 +60,10 @@ def test_demo_runs_every_arm_and_scns_draws_from_the_nearest_classes(tmp_path, c
     )
     assert code == 0
     result = json.loads(out.read_text())
-    rows = {r["method"]: r for r in result["rows"]}
+    return {r["method"]: r for r in result["rows"]}, capsys.readouterr().out
+
+
+def check_demo(rows: dict[str, dict], printed: str) -> None:
     assert list(rows) == list(DEMO_ARMS)
     assert all(r["n"] == 1 and 0.0 <= r["top1_mean"] <= 100.0 for r in rows.values())
     scns_arm = next(name for name in DEMO_ARMS if name.startswith("SCNS"))
@@ -67,4 +71,20 @@ def test_demo_runs_every_arm_and_scns_draws_from_the_nearest_classes(tmp_path, c
     # the bank (share 1), the rest uniform over 9 classes (share 3/9): 0.25 + 0.75 / 3 = 0.5 expected
     assert rows[scns_arm]["topk_share"] > 0.4
     assert rows[scns_arm]["dup_rate"] >= 0.0 and rows["uniform"]["gap"] is not None
-    assert "scns demo: resnet8 on digits, 3 epochs" in capsys.readouterr().out
+    assert "scns demo: resnet8 on digits, 3 epochs" in printed
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_demo_runs_every_arm_and_scns_draws_from_the_nearest_classes(tmp_path, capsys, monkeypatch) -> None:
+    """The demo's own settings cut to 2 steps an epoch (the share is read from the last epoch's
+    diagnostic step: 64 anchors x 64 negatives, so 0.5 expected sits 20 standard errors above 0.4)."""
+    full = demo.demo_overrides
+    monkeypatch.setattr(demo, "demo_overrides", lambda *args: {**full(*args), "train.max_steps_per_epoch": 2})
+    check_demo(*run_demo(tmp_path, capsys))
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_demo_full_epochs(tmp_path, capsys) -> None:
+    """The same checks on the demo exactly as a user runs it (full epochs)."""
+    check_demo(*run_demo(tmp_path, capsys))
