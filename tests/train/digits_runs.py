@@ -12,7 +12,7 @@ from scns.config import Config
 #: Two epochs of two steps of resnet8 on the bundled digits, 64 negatives, constant lr. The banks start
 #: empty: a prefill (a forward pass over all 1,437 training images, about 60% of a run's CPU time here)
 #: is tested in tests/objectives/test_calibration.py and, end to end, by the runs that turn it back on
-#: (tests/train/test_kill_resume.py).
+#: (test_engine.py's resume test, tests/train/test_kill_resume.py).
 DIGITS_TINY: dict[str, Any] = {
     "data.dataset": "digits",
     "data.batch_size": 32,

@@ -67,11 +67,35 @@ def test_run_directory_holds_config_metrics_checkpoints_summary(tmp_path):
     }
 
 
-def test_resume_after_crash_mid_epoch_matches_uninterrupted_run(tmp_path, monkeypatch):
-    reference = Trainer.create(tiny_config(), tmp_path / "ref")
+def assert_same_state(a, b, where="objective"):
+    """Recursive exact equality of nested dicts of tensors and plain values."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), where
+        for key in a:
+            assert_same_state(a[key], b[key], f"{where}.{key}")
+    else:
+        assert a == b, where
+
+
+#: sample_topk from a prefilled bank, its kNN table rebuilt every epoch: the banks and the table are
+#: part of what a resume must restore exactly (a SIGKILLed process: tests/train/test_kill_resume.py)
+SAMPLE_TOPK = {
+    "contrast.sampler": "sample_topk",
+    "contrast.top_k": 16,
+    "contrast.refresh_every": 1,
+    "contrast.bank_prefill": True,
+}
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("overrides", [{}, SAMPLE_TOPK], ids=["cross-entropy", "sample_topk"])
+def test_resume_after_crash_mid_epoch_matches_uninterrupted_run(tmp_path, monkeypatch, overrides):
+    reference = Trainer.create(tiny_config(**overrides), tmp_path / "ref")
     reference.fit()
 
-    crashed = Trainer.create(tiny_config(), tmp_path / "crash")
+    crashed = Trainer.create(tiny_config(**overrides), tmp_path / "crash")
     calls = {"n": 0}
     original = SupervisedObjective.after_step
 
@@ -91,6 +115,11 @@ def test_resume_after_crash_mid_epoch_matches_uninterrupted_run(tmp_path, monkey
     resumed.fit()
     for name, tensor in reference.model.state_dict().items():
         assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    assert_same_state(reference.objective.state_dict(), resumed.objective.state_dict())
+    if overrides:  # the bank and the kNN table were compared
+        state = reference.objective.state_dict()
+        assert any("bank" in k for k in state)
+        assert state["negatives._extra_state"]["sampler"]["table"].shape[1] == 16
     assert strip_time(read_metrics(tmp_path / "ref")) == strip_time(read_metrics(tmp_path / "crash"))
 
 

@@ -17,7 +17,10 @@ from scns.config import Config
 from scns.train import checkpoint as ckpt
 from scns.train.engine import MACHINE_METRICS, Trainer
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+# Slow: six processes, each importing torch (~15 CPU-s). The default run checks the same exact resume
+# (model, banks, kNN table, metrics) in-process after a crash mid-epoch:
+# tests/train/test_engine.py::test_resume_after_crash_mid_epoch_matches_uninterrupted_run[sample_topk].
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.slow]
 
 
 def config(**overrides) -> Config:
@@ -107,12 +110,7 @@ def assert_same_state(a, b, where="objective"):
         assert a == b, where
 
 
-# the supervised run is the default run's representative; the distillation one (a teacher, two banks)
-# adds three more processes; its banks' save and restore are checked in-process by
-# test_methods_end_to_end.py::test_distill_resume_keeps_banks
-@pytest.mark.parametrize(
-    "kind", ["supervised-sample_topk", pytest.param("distill-crd", marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("kind", ["supervised-sample_topk", "distill-crd"])
 def test_sigkill_and_resume_equals_uninterrupted(tmp_path, kind):
     if kind.startswith("distill"):
         Trainer.create(
