@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -83,15 +84,23 @@ WORKER = """
     import json, sys
     from test_grid_workers import cells
     from scns.train.grid import run_grid
+    print("ready", flush=True)
     status = run_grid(cells(), sys.argv[1], log=lambda _: None, poll_s=0.2)
     print(json.dumps(status), flush=True)
 """
 
 
 def test_two_workers_split_a_grid_and_run_every_cell_once(tmp_path):
+    """One worker in a second process, the other in this one (once the second has started, so they
+    run at the same time; a second process imports torch for ~3 CPU-s)."""
     grid = tmp_path / "grid"
-    workers = [_python(WORKER, str(grid)) for _ in range(2)]
-    statuses = [json.loads(w.communicate(timeout=600)[0].strip().splitlines()[-1]) for w in workers]
+    other = _python(WORKER, str(grid))
+    assert any(line.strip() == "ready" for line in other.stdout), "the second worker did not start"
+    with ThreadPoolExecutor(1) as pool:  # drain its output meanwhile: a full pipe would stall it
+        output = pool.submit(other.communicate, timeout=600)
+        mine = run_grid(cells(), grid, log=lambda _: None, poll_s=0.2)
+        theirs = json.loads(output.result()[0].strip().splitlines()[-1])
+    statuses = [mine, theirs]
     ran = [name for s in statuses for name in s["finished"]]
     assert sorted(ran) == sorted(c.name for c in cells())  # every cell once, by one worker
     assert all(not s["failed"] for s in statuses)
