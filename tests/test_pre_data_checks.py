@@ -18,6 +18,8 @@ def no_data_loading(monkeypatch):
 
     monkeypatch.setattr(scns.data.datasets, "load_dataset", refuse)
     monkeypatch.setattr("scns.train.engine.load_dataset", refuse)
+    # the missing-data-directory case must not find one in the environment (CI sets SCNS_DATA_DIR)
+    monkeypatch.delenv("SCNS_DATA_DIR", raising=False)
 
 
 def one_line_error(capsys) -> str:
