@@ -190,3 +190,27 @@ def test_proposal_correction_reaches_the_loss() -> None:
     # against u = 1/100 for every negative, so beta * log(q / u) = log(5 / 2) throughout
     assert ratio is not None and ratio.shape == (b.y.numel(), 32)
     assert torch.allclose(ratio, torch.full_like(ratio, math.log(5 / 2)), atol=1e-5)
+
+
+def test_a_mixture_without_feature_tables_draws_its_components_from_the_start() -> None:
+    """A mixture is only held back (uniform fallback) when one of its parts needs a feature table."""
+    cfg = config(
+        **{
+            "contrast.sampler": "mixture",
+            "contrast.similarity": "given",
+            "contrast.top_k": 1,
+            "contrast.mixture": ["uniform:0.5", "class_topk:0.5"],
+        }
+    )
+    objective = build_objective(cfg, TinyNet(), labels(), similarity=similarity())
+    assert objective.negatives.ready
+    objective.on_epoch_start(0, torch.Generator().manual_seed(0))
+    b = batch()
+    neg = objective.negatives(b.index, b.y, torch.Generator().manual_seed(1))
+    nearest = similarity().clone().fill_diagonal_(-1).argmax(1)
+    # the class_topk half (16 of 32 columns) comes only from each anchor's nearest class
+    assert (labels()[neg[:, 16:]] == nearest[b.y].unsqueeze(1)).all()
+    with_table = config(
+        **{"contrast.sampler": "mixture", "contrast.mixture": ["uniform:0.5", "sample_topk:0.5"]}
+    )
+    assert not build_objective(with_table, TinyNet(), labels()).negatives.ready

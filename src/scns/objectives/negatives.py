@@ -142,7 +142,7 @@ class NegativeSource(nn.Module):
         self.share_top_k = share_top_k
         self.register_buffer("share_mask", None, persistent=False)
         self._set_share_mask(similarity)
-        self.ready = not _needs_features(sampler)
+        self.ready = not sampler.uses_features()
         #: whether feature tables are rebuilt from the memory bank (False once built from given
         #: features and kept, the legacy distillation table from raw teacher features)
         self.refresh_from_bank = True
@@ -184,7 +184,7 @@ class NegativeSource(nn.Module):
 
     def needs_refresh(self, epoch: int) -> bool:
         """Whether a feature-dependent table should be (re)built before ``epoch``."""
-        return _needs_features(self.sampler) and self.refresh_from_bank and self.sampler.should_refresh(epoch)
+        return self.sampler.uses_features() and self.refresh_from_bank and self.sampler.should_refresh(epoch)
 
     def refresh(self, features: Tensor) -> None:
         """Rebuild the sampler's tables from features [N, D] (the memory bank).
@@ -282,8 +282,3 @@ def _to_device(state: Any, device: torch.device) -> Any:
     if isinstance(state, dict):
         return {k: _to_device(v, device) for k, v in state.items()}
     return state
-
-
-def _needs_features(sampler: SamplerBase) -> bool:
-    """A sampler whose ``refresh`` does something (it overrides the base no-op)."""
-    return type(sampler).refresh is not SamplerBase.refresh

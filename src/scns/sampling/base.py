@@ -93,6 +93,11 @@ class SamplerBase:
     def _log_prob(self, index: Tensor, labels: Tensor, neg_idx: Tensor) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not report the probability of its draws")
 
+    def uses_features(self) -> bool:
+        """Whether this sampler (or one of its parts) draws from a table built by :meth:`refresh`
+        from features, and so cannot draw before its first refresh."""
+        return self.refreshes_from_features
+
     def set_epoch(self, epoch: int) -> None:
         """Called before every epoch (0-based) for samplers whose proposal follows a schedule."""
 

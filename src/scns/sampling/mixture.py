@@ -181,6 +181,9 @@ class MixtureSampler(SamplerBase):
         ]
         return torch.logsumexp(torch.stack(terms), dim=0)
 
+    def uses_features(self) -> bool:
+        return any(s.uses_features() for s in self.samplers)
+
     def set_similarity(self, similarity: Tensor) -> None:
         for s in self.samplers:
             s.set_similarity(similarity)
@@ -190,7 +193,7 @@ class MixtureSampler(SamplerBase):
 
     def refresh(self, features: Tensor) -> None:
         for s in self.samplers:
-            if type(s).refresh is not SamplerBase.refresh:
+            if s.uses_features():
                 s.refresh(features)
 
     def state_dict(self) -> dict[str, Any]:
