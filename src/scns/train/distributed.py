@@ -42,9 +42,18 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+# the collectives below train (scns.dist), re-exported for the engine
+from scns.dist import active as active
+from scns.dist import all_reduce_ as all_reduce_
+from scns.dist import broadcast_object as broadcast_object
+from scns.dist import rank as rank
+from scns.errors import ScnsError
 
-class DistributedError(RuntimeError):
-    """Another process of a distributed run failed or stopped answering."""
+
+class DistributedError(ScnsError, RuntimeError):
+    """Another process of a distributed run failed or stopped answering (the CLI exits with 1)."""
+
+    exit_code = 1
 
 
 class Terminated(SystemExit):
@@ -88,32 +97,6 @@ def init_distributed(device: torch.device, timeout_s: float) -> tuple[DistContex
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
     return DistContext(rank=rank, world_size=world, local_rank=local_rank), device
-
-
-def active() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def all_reduce_(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
-    """In-place all-reduce (sum, min or max) across ranks; identity for one process."""
-    if active():
-        dist.all_reduce(
-            tensor, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}[op]
-        )
-    return tensor
-
-
-def broadcast_object(obj: Any, src: int = 0) -> Any:
-    """Rank ``src``'s ``obj`` on every rank; identity for one process."""
-    if not active():
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
-
-
-def rank() -> int:
-    return dist.get_rank() if active() else 0
 
 
 # ---------------------------------------------------------------------- wrapping and shutdown
@@ -273,5 +256,5 @@ def session() -> Iterator[Session]:
             if received:
                 raise KeyboardInterrupt if received[0] == signal.SIGINT else Terminated(128 + received[0])
         else:
-            for err in errors:
-                print(f"warning: during the distributed shutdown: {err}", file=sys.stderr, flush=True)
+            for error in errors:
+                print(f"warning: during the distributed shutdown: {error}", file=sys.stderr, flush=True)
