@@ -67,9 +67,11 @@ def run_jobs(kind: str, n: int, tmp_path: Path) -> None:
         assert result.exit_after_summary_s < 30.0
 
 
-def test_two_process_train_jobs_exit_after_their_summary(tmp_path):
+def test_a_two_process_train_job_exits_after_its_summary(tmp_path):
+    """One job in the default run (each costs a torchrun and two torch imports); the slow set runs
+    twenty of each kind."""
     b = bench()
-    for index in range(2):
+    for index in range(1):
         run_dir = tmp_path / f"train-{index}"
         job = b.launch(b.scns_command("train", run_dir, None, "cpu"), TIMEOUT_S)
         assert not job.hang, f"job {index} hung; stacks:\n{job.stacks}"
