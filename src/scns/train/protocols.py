@@ -476,29 +476,38 @@ PILOT_ARMS: dict[str, dict[str, Any]] = {
 }
 
 
-def decisive_pilot(teacher: Cell, seeds: tuple[int, ...] = (0,)) -> list[Cell]:
-    """The pilot: every arm of :data:`PILOT_ARMS` on the validation split (names ``pilot-...``)."""
+def arm_cells(
+    arms: dict[str, dict[str, Any]],
+    base: dict[str, Any],
+    seeds: tuple[int, ...],
+    prefix: str,
+    setting: str,
+    teacher: Cell,
+) -> list[Cell]:
+    """One distillation cell per arm (label -> overrides on ``base``) and seed, named
+    ``<prefix>-<arm>-s<seed>``, each depending on ``teacher``."""
     cells = []
-    for label, overrides in PILOT_ARMS.items():
+    for label, overrides in arms.items():
         contrastive = "contrast.sampler" in overrides
         for seed in seeds:
             cells.append(
                 Cell(
-                    name=f"pilot-{_slug(label)}-s{seed}",
-                    settings=("pilot",),
+                    name=f"{prefix}-{_slug(label)}-s{seed}",
+                    settings=(setting,),
                     method=label,
                     seed=seed,
-                    overrides={
-                        **DECISIVE_STUDENT,
-                        "data.eval_split": "val",
-                        **overrides,
-                        "train.seed": seed,
-                    },
+                    overrides={**base, **overrides, "train.seed": seed},
                     depends_on=teacher.name,
                     negatives=overrides.get("contrast.negatives", 16384) if contrastive else None,
                 )
             )
     return cells
+
+
+def decisive_pilot(teacher: Cell, seeds: tuple[int, ...] = (0,)) -> list[Cell]:
+    """The pilot: every arm of :data:`PILOT_ARMS` on the validation split (names ``pilot-...``)."""
+    base = {**DECISIVE_STUDENT, "data.eval_split": "val"}
+    return arm_cells(PILOT_ARMS, base, seeds, "pilot", "pilot", teacher)
 
 
 #: The supervised arms of ``scns demo`` (label -> overrides on the demo's digits setting): cross-entropy
@@ -566,22 +575,7 @@ def paper_lite() -> list[Cell]:
         "contrast.similarity": "wordnet+glove",
     }
     arms = {"student": {"distill.method": "student"}, **{a: PILOT_ARMS[a] for a in PAPER_LITE_ARMS}}
-    cells = [teacher]
-    for label, overrides in arms.items():
-        contrastive = "contrast.sampler" in overrides
-        for seed in (0, 1, 2):
-            cells.append(
-                Cell(
-                    name=f"c100-resnet56-resnet20-{_slug(label)}-s{seed}",
-                    settings=("distill",),
-                    method=label,
-                    seed=seed,
-                    overrides={**base, **overrides, "train.seed": seed},
-                    depends_on=teacher.name,
-                    negatives=overrides.get("contrast.negatives", 16384) if contrastive else None,
-                )
-            )
-    return cells
+    return [teacher, *arm_cells(arms, base, (0, 1, 2), "c100-resnet56-resnet20", "distill", teacher)]
 
 
 PROTOCOLS = {
