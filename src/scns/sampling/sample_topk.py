@@ -94,8 +94,7 @@ class SampleTopKSampler(SamplerBase):
         table: int32 [N, top_k] neighbour ids, most similar first (``None`` before refresh).
         usable: L, the number of columns draws come from.
 
-    Memory: the table plus a row-sorted int32 copy of its usable columns (for :meth:`log_prob`),
-    ``4 * N * (top_k + L)`` bytes.
+    Memory: the table, ``4 * N * top_k`` bytes (:meth:`log_prob` sorts only the rows it is asked about).
     """
 
     Options = SampleTopKOptions
@@ -166,7 +165,6 @@ class SampleTopKSampler(SamplerBase):
         )
         self.skip_nearest, self.with_replacement = float(skip_nearest), bool(with_replacement)
         self.table: Tensor | None = None
-        self._sorted: Tensor | None = None  # int32 [N, L]: the usable columns, each row ascending
 
     @property
     def usable(self) -> int:
@@ -209,7 +207,6 @@ class SampleTopKSampler(SamplerBase):
 
     def _set_table(self, table: Tensor) -> None:
         self.table = table.to(device=self.index.device, dtype=torch.int32)
-        self._sorted = self.table[:, self.skip :].sort(dim=1).values
 
     def _require_table(self) -> Tensor:
         if self.table is None:
@@ -234,12 +231,12 @@ class SampleTopKSampler(SamplerBase):
 
         ``-log L`` where ``neg_idx`` is in the anchor's usable row (the marginal of every draw
         mode), ``-inf`` elsewhere; ids drawn by another sampler are answered the same way (a
-        binary search in the row-sorted copy of the table).
+        binary search in the anchors' usable rows, sorted per call: [B, L], so no copy of the
+        whole table is kept for a correction most runs never ask for).
         """
         check_log_prob_args(index, labels, neg_idx)
-        self._require_table()
-        assert self._sorted is not None
-        rows = self._sorted.index_select(0, index.long())  # [B, L] ascending
+        table = self._require_table()
+        rows = table.index_select(0, index.long())[:, self.skip :].sort(dim=1).values  # [B, L] ascending
         ids = neg_idx.clamp(-1, self.index.n).to(torch.int32)  # out-of-range ids stay out of the row
         pos = torch.searchsorted(rows, ids).clamp_max_(self.usable - 1)
         hit = rows.gather(1, pos) == ids
@@ -259,9 +256,9 @@ class SampleTopKSampler(SamplerBase):
                 f"table shape {tuple(table.shape)} does not match this sampler's [N={self.index.n}, top_k={self.top_k}]"
             )
         if table is None:
-            self.table = self._sorted = None
+            self.table = None
         else:
-            self._set_table(table)  # the sorted copy is derived, so it is rebuilt, not stored
+            self._set_table(table)
 
     def describe(self) -> str:
         state = "built" if self.table is not None else "not built"
