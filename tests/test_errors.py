@@ -63,7 +63,10 @@ def test_every_error_class_in_the_package_is_a_scns_error():
 
 @pytest.mark.parametrize(
     "error, code",
-    [(DatasetError("no file at /nowhere; pass --data-dir"), 2), (DistributedError("rank 1 stopped; resume"), 1)],
+    [
+        (DatasetError("no file at /nowhere; pass --data-dir"), 2),
+        (DistributedError("rank 1 stopped; resume"), 1),
+    ],
 )
 def test_cli_prints_a_scns_error_without_traceback_and_exits_with_its_code(monkeypatch, capsys, error, code):
     """Bad input exits 2; a failure of the run itself (a peer process died) exits 1."""

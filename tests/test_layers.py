@@ -23,7 +23,10 @@ LAYERS: list[tuple[set[str], bool]] = [  # (members, independent)
     ({"objectives"}, False),
     ({"losses", "sampling", "memory"}, False),
     ({"models", "data", "similarity"}, False),
-    ({"config", "registry", "rundir", "runlock", "runinfo", "checkpoint", "dist", "provenance", "scns"}, False),
+    (
+        {"config", "registry", "rundir", "runlock", "runinfo", "checkpoint", "dist", "provenance", "scns"},
+        False,
+    ),
     ({"errors"}, False),
 ]
 RANK = {name: i for i, (members, _) in enumerate(LAYERS) for name in members}

@@ -49,7 +49,8 @@ def evil(request, tmp_path):
 def test_load_checkpoint_refuses_the_payload_without_running_it(evil):
     path, marker = evil
     with pytest.raises(
-        ckpt.CheckpointError, match=r"refused to load .* names (builtins|io)\.open.*nothing in the file was run"
+        ckpt.CheckpointError,
+        match=r"refused to load .* names (builtins|io)\.open.*nothing in the file was run",
     ):
         ckpt.load_checkpoint(path)
     assert not marker.exists()

@@ -63,4 +63,3 @@ def test_bad_sizes_are_clear_errors() -> None:
         carve_validation(data, 9)
     with pytest.raises(ValueError, match="as many validation images"):
         carve_validation(_set([2, 10]), 6)
-

@@ -15,4 +15,12 @@ from scns.models.zoo import (
     register_model,
 )
 
-__all__ = ["MODELS", "ZooModel", "create_model", "list_models", "load_trained_model", "model_summary", "register_model"]
+__all__ = [
+    "MODELS",
+    "ZooModel",
+    "create_model",
+    "list_models",
+    "load_trained_model",
+    "model_summary",
+    "register_model",
+]

@@ -20,7 +20,10 @@ OBJECTIVES = ("supervised", "distill")
 
 
 SUPERVISED_DEFAULTS: dict[str, Any] = {"weight": 0.5, "loss": "infonce", "positive": "class"}
-DISTILL_DEFAULTS: dict[str, Any] = {"loss": "nce", "positive": "self"}  # the CRD weight is DEFAULT_WEIGHTS[method][2]
+DISTILL_DEFAULTS: dict[str, Any] = {
+    "loss": "nce",
+    "positive": "self",
+}  # the CRD weight is DEFAULT_WEIGHTS[method][2]
 
 
 def contrast_weight(config: Config) -> float:

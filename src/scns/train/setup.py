@@ -135,7 +135,12 @@ def make_objective(config: Config, model: nn.Module, train_set: ImageSet, device
         raise ConfigError(
             "this sampler needs contrast.similarity (--similarity glove|wordnet|text|hierarchy|bank|prototypes:RUN_DIR)"
         )
-    if teacher is not None and contrastive and needs_features(contrast) and contrast.knn_source == "teacher_features":
+    if (
+        teacher is not None
+        and contrastive
+        and needs_features(contrast)
+        and contrast.knn_source == "teacher_features"
+    ):
         from scns.similarity import collect_outputs
 
         transform = BatchTransform.from_spec(get_spec(config.data.dataset), train=False)
