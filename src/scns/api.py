@@ -339,9 +339,8 @@ def _resolve_similarity(
         context = {**(context or {}), "device": str(labels.device)}
         if spec.is_dynamic:
             names = class_names or [str(c) for c in range(int(labels.max()) + 1)]
-            static = spec.static_part(names, context=context) if spec.static_names else None
-            static = None if static is None else static.float().to(labels.device)
-            return static, DynamicSimilarity(spec, static, labels, len(names))
+            dynamic = DynamicSimilarity.from_spec(spec, names, labels, context)
+            return dynamic.static, dynamic
         if class_names is None:
             raise ConfigError(
                 f"similarity='{similarity}' is computed from class names: pass class_names=[...] (one per class)"

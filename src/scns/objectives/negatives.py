@@ -95,6 +95,16 @@ class DynamicSimilarity:
     def __init__(self, spec: Any, static: Tensor | None, labels: Tensor, num_classes: int) -> None:
         self.spec, self.static, self.labels, self.num_classes = spec, static, labels, int(num_classes)
 
+    @classmethod
+    def from_spec(
+        cls, spec: Any, class_names: list[str], labels: Tensor, context: dict[str, Any] | None = None
+    ) -> DynamicSimilarity:
+        """Compute a dynamic spec's static part (if it has one) for ``class_names`` on ``labels``'
+        device; the ``bank`` terms are filled in by each call."""
+        static = spec.static_part(class_names, context=context) if spec.static_names else None
+        static = None if static is None else static.float().to(labels.device)
+        return cls(spec, static, labels, len(class_names))
+
     def __call__(self, bank: Tensor) -> Tensor:
         """[C, C] similarity from the memory bank's rows [N, D]."""
         from scns.similarity.bank import bank_class_similarity

@@ -110,9 +110,8 @@ def resolve_contrast_similarity(
         **similarity_context(train_set, config, device),
         **teacher_similarity_context(spec_text, train_set, config, device, teacher),
     }
-    static = spec.static_part(list(train_set.classes), context=context)
-    static = None if static is None else static.to(device)
-    return static, DynamicSimilarity(spec, static, labels, len(train_set.classes))
+    dynamic = DynamicSimilarity.from_spec(spec, list(train_set.classes), labels.to(device), context)
+    return dynamic.static, dynamic
 
 
 def make_objective(config: Config, model: nn.Module, train_set: ImageSet, device: torch.device) -> Objective:
