@@ -171,10 +171,9 @@ class DistillConfig:
     ``method``: student (CE only) | kd (Hinton) | crd | crd+kd. Weights left ``None`` take the CRD
     benchmark's defaults for the method: CE 1 (0.1 for kd), KD 0.9 for kd and 1 for crd+kd.
 
-    ``teacher_mode``: how the frozen teacher's forward runs (``scns.models.frozen``): auto (per
-    device: fused-cl on CPU, fused-cl-bf16 on CUDA) | eager (the plain forward) | fused (conv+BN
-    folded, inference mode) | fused-cl (fused + channels_last) | fused-cl-bf16 (+ bf16 autocast)
-    | fused-cl-compile (+ torch.compile). The mode used is recorded in the run's summary.json.
+    ``teacher_mode``: how the frozen teacher's forward runs, one of ``scns.models.frozen.TEACHER_MODES``
+    (the recipes are in that module; ``auto`` compiles on CPU for long runs and uses bf16 on CUDA).
+    The mode used is recorded in the run's summary.json.
 
     ``teacher_sha256``: the SHA-256 of the teacher's checkpoint, filled when the run is created
     (``teacher`` is made absolute then too) and checked on every resume.

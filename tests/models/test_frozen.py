@@ -10,8 +10,10 @@ import torch
 from torch import nn
 
 from scns.models import create_model
+from scns.models import frozen as frozen_module
 from scns.models.frozen import (
     AUTO_MODE,
+    COMPILE_MIN_CALLS,
     PLANS,
     TEACHER_MODES,
     FrozenNet,
@@ -97,8 +99,16 @@ def test_fold_matches_unfused_zoo_model(name, pairs):
     assert (features - ref_features).abs().max().item() < FP32_ATOL
 
 
-def test_resolve_mode_per_device_and_errors():
+def test_resolve_mode_per_device_and_errors(monkeypatch):
     assert resolve_mode("auto", "cpu") == AUTO_MODE["cpu"] == "fused-cl"
+    # long CPU runs compile when a C++ compiler exists; short ones never pay the compile time
+    monkeypatch.setattr(frozen_module, "can_compile_on_cpu", lambda: True)
+    assert resolve_mode("auto", "cpu", expected_calls=COMPILE_MIN_CALLS) == "compiled"
+    assert resolve_mode("auto", "cpu", expected_calls=COMPILE_MIN_CALLS - 1) == "fused-cl"
+    assert resolve_mode("auto", "cuda", expected_calls=10**6) == "fused-cl-bf16"
+    monkeypatch.setattr(frozen_module, "can_compile_on_cpu", lambda: False)
+    assert resolve_mode("auto", "cpu", expected_calls=10**6) == "fused-cl"
+    assert resolve_mode("eager", "cpu", expected_calls=10**6) == "eager"
     assert resolve_mode("auto", torch.device("cuda")) == AUTO_MODE["cuda"] == "fused-cl-bf16"
     assert not PLANS[AUTO_MODE["cpu"]].bf16  # bf16 autocast is never chosen for a CPU
     assert set(TEACHER_MODES) == {"auto", *PLANS}
@@ -162,17 +172,26 @@ def test_compiled_mode_matches_plain_forward():
     x = images(16, 16)
     with torch.no_grad():
         ref_logits, ref_features = model(x)
-    logits, features = freeze_for_inference(model, "cpu", "fused-cl-compile")(x)
+    frozen = freeze_for_inference(model, "cpu", "compiled")
+    logits, features = frozen(x)
     assert (logits - ref_logits).abs().max().item() < FP32_ATOL
     assert (features - ref_features).abs().max().item() < FP32_ATOL
     assert torch.equal(logits.argmax(1), ref_logits.argmax(1))
+    # a second batch shape (an epoch's last partial batch) gets its own graph, with the same outputs
+    with torch.no_grad():
+        ref_small, _ = model(x[:5])
+    assert (frozen(x[:5])[0] - ref_small).abs().max().item() < FP32_ATOL
+    # outputs feed autograd like every other mode's
+    head = nn.Linear(model.feature_dim, 3)
+    head(features).sum().backward()
+    assert head.weight.grad is not None
 
 
 TRAINED_TEACHER = Path(__file__).parents[2] / "benchmarks/results/cpu-quick/runs/c100-teacher-resnet20"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["fused", "fused-cl"])
+@pytest.mark.parametrize("mode", ["fused", "fused-cl", "compiled"])
 def test_trained_teacher_same_top1_on_cifar100_test_set(mode):
     # the cpu-quick grid's trained CIFAR-100 resnet20 over all 10,000 test images: stated tolerance
     # 1e-3 on logits and features (measured ~1e-5), and every top-1 prediction the same

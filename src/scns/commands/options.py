@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scns.config import Config
+from scns.models.frozen import TEACHER_MODES
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ DISTILL_FLAGS: tuple[Flag, ...] = (
     Flag(
         "--teacher-mode",
         "distill.teacher_mode",
-        "frozen-teacher path: auto | eager | fused | fused-cl | fused-cl-bf16 | fused-cl-compile",
+        "frozen-teacher path: " + " | ".join(TEACHER_MODES),
     ),
 )
 

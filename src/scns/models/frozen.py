@@ -14,8 +14,12 @@ mode                   recipe
 ``fused-cl``           ``fused`` + channels_last weights and inputs
 ``fused-cl-bf16``      ``fused-cl`` under bfloat16 autocast (for GPUs; on a CPU without AVX512-BF16
                        it is several times slower, so ``auto`` never picks it there)
-``fused-cl-compile``   ``fused-cl`` through ``torch.compile`` (compiles on the first call)
-``auto``               per device type: ``fused-cl`` on CPU, ``fused-cl-bf16`` on CUDA
+``compiled``           ``torch.compile`` with Inductor's freezing (it folds BN and prepacks the
+                       weights itself); compiles on the first call of each batch shape, about
+                       5-15 s each on a 2-core CPU
+``auto``               per device type: on CPU ``compiled`` for a run that calls the teacher at
+                       least :data:`COMPILE_MIN_CALLS` times and has a C++ compiler, else
+                       ``fused-cl``; ``fused-cl-bf16`` on CUDA
 =====================  ===========================================================================
 
 Modes other than ``fused-cl-bf16`` keep whatever autocast the caller runs under (the engine's
@@ -27,6 +31,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -35,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 #: Valid ``distill.teacher_mode`` values (``auto`` resolves per device with :func:`resolve_mode`).
-TEACHER_MODES = ("auto", "eager", "fused", "fused-cl", "fused-cl-bf16", "fused-cl-compile")
+TEACHER_MODES = ("auto", "eager", "fused", "fused-cl", "fused-cl-bf16", "compiled")
 
 
 @dataclass(frozen=True)
@@ -53,23 +59,45 @@ PLANS: dict[str, InferencePlan] = {
     "fused": InferencePlan(fuse=True, channels_last=False, bf16=False, compile=False),
     "fused-cl": InferencePlan(fuse=True, channels_last=True, bf16=False, compile=False),
     "fused-cl-bf16": InferencePlan(fuse=True, channels_last=True, bf16=True, compile=False),
-    "fused-cl-compile": InferencePlan(fuse=True, channels_last=True, bf16=False, compile=True),
+    # Inductor's freezing folds BN and lays out the weights itself; measured no faster after our own
+    # folding and channels_last (benchmarks/step.py, BENCHMARKS s. 7)
+    "compiled": InferencePlan(fuse=False, channels_last=False, bf16=False, compile=True),
 }
 
-#: What ``auto`` picks per device type (measured with benchmarks/step.py; CPU bf16 is never picked).
+#: What ``auto`` picks per device type when compiling does not pay (measured with benchmarks/step.py;
+#: CPU bf16 is never picked).
 AUTO_MODE = {"cpu": "fused-cl", "cuda": "fused-cl-bf16"}
 
+#: The fewest teacher calls for which ``auto`` compiles on CPU. Compiling costs 5-15 s per batch
+#: shape (a run has two or three: training, the last partial batch, the bank prefill) and saves
+#: 35-200 ms per call for resnet32 .. resnet32x4 at batch 64, so it pays after a few hundred calls;
+#: the bound leaves a margin and keeps short runs (and the tests) free of compile time.
+COMPILE_MIN_CALLS = 2000
 
-def resolve_mode(mode: str, device: torch.device | str) -> str:
-    """The concrete mode ``mode`` stands for on ``device`` (``auto`` -> ``AUTO_MODE[device type]``)."""
+
+def can_compile_on_cpu() -> bool:
+    """Whether Inductor can build CPU kernels here (it needs a C++ compiler on PATH or in ``$CXX``)."""
+    candidates = [os.environ.get("CXX", ""), "c++", "g++", "clang++"]
+    return any(c and shutil.which(c) for c in candidates)
+
+
+def resolve_mode(mode: str, device: torch.device | str, expected_calls: int | None = None) -> str:
+    """The concrete mode ``mode`` stands for on ``device``.
+
+    ``auto`` on CPU is ``compiled`` when ``expected_calls`` (the teacher forwards the run will make)
+    reaches :data:`COMPILE_MIN_CALLS` and a C++ compiler exists, else ``AUTO_MODE[device type]``.
+    """
     if mode not in TEACHER_MODES:
         raise ValueError(
             f"unknown teacher mode '{mode}'. Valid choices: {', '.join(TEACHER_MODES)} "
             "(set distill.teacher_mode or --teacher-mode)"
         )
-    if mode == "auto":
-        return AUTO_MODE.get(torch.device(device).type, "fused")
-    return mode
+    if mode != "auto":
+        return mode
+    device_type = torch.device(device).type
+    if device_type == "cpu" and (expected_calls or 0) >= COMPILE_MIN_CALLS and can_compile_on_cpu():
+        return "compiled"
+    return AUTO_MODE.get(device_type, "fused")
 
 
 @torch.no_grad()
@@ -142,10 +170,12 @@ class FrozenNet(nn.Module):
 
     _run: Callable[[Tensor], tuple[Tensor, Tensor]]  # the (compiled) net, outside the module tree
 
-    def __init__(self, net: nn.Module, mode: str, device: torch.device | str) -> None:
+    def __init__(
+        self, net: nn.Module, mode: str, device: torch.device | str, expected_calls: int | None = None
+    ) -> None:
         super().__init__()
         self.device_type = torch.device(device).type
-        self.mode = resolve_mode(mode, device)
+        self.mode = resolve_mode(mode, device, expected_calls)
         self.plan = PLANS[self.mode]
         self.feature_dim = getattr(net, "feature_dim", None)
         self.num_classes = getattr(net, "num_classes", None)
@@ -163,7 +193,10 @@ class FrozenNet(nn.Module):
             net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's overloads omit memory_format
         self.net = net
         # kept out of the module tree: the compiled wrapper shares the parameters of ``net``
-        self.__dict__["_run"] = torch.compile(net) if self.plan.compile else net
+        # one specialised graph per batch shape (dynamic=False): the teacher sees two or three shapes
+        self.__dict__["_run"] = (
+            torch.compile(net, dynamic=False, options={"freezing": True}) if self.plan.compile else net
+        )
 
     def train(self, mode: bool = True) -> FrozenNet:
         super().train(False)
@@ -190,10 +223,13 @@ class FrozenNet(nn.Module):
         return f"mode={self.mode}, folded={self.folded}"
 
 
-def freeze_for_inference(model: nn.Module, device: torch.device | str, mode: str = "auto") -> FrozenNet:
+def freeze_for_inference(
+    model: nn.Module, device: torch.device | str, mode: str = "auto", expected_calls: int | None = None
+) -> FrozenNet:
     """``model`` (a trained network on ``device``) wrapped as a :class:`FrozenNet` running ``mode``.
 
+    ``expected_calls``: how many forwards the caller will make, for ``auto``'s compile decision.
     The original module is left untouched by the folding modes (they fold a copy); its parameters
     stop requiring gradients.
     """
-    return FrozenNet(model, mode, device)
+    return FrozenNet(model, mode, device, expected_calls)

@@ -123,7 +123,9 @@ def make_objective(config: Config, model: nn.Module, train_set: ImageSet, device
     sample_features = None
     if distill:
         teacher, _ = load_teacher(config, train_set, device)
-        teacher = freeze_for_inference(teacher, device, config.distill.teacher_mode)
+        # every training step calls the teacher once (the bank prefill adds one pass; not counted)
+        steps = config.train.epochs * max(1, len(train_set) // config.data.batch_size)
+        teacher = freeze_for_inference(teacher, device, config.distill.teacher_mode, expected_calls=steps)
     labels = train_set.labels.to(device)
     similarity, dynamic = None, None
     if contrastive and contrast.similarity:
