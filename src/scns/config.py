@@ -24,6 +24,33 @@ class ConfigError(ScnsError, ValueError):
     """An invalid configuration value or key; the message says which and what is allowed."""
 
 
+def option(
+    default: Any,
+    help: str,
+    *,
+    flag: str | None = None,
+    choices: tuple[str, ...] | None = None,
+    nargs: str | int | None = None,
+) -> Any:
+    """A config field declared once: its default, its help, the CLI flag that sets it (if any) and,
+    for a fixed enumeration, its allowed values.
+
+    ``scns.commands.options`` generates the command-line flags from these (type from the annotation,
+    the default appended to the help from the schema, so the two cannot disagree) and
+    :func:`validate_choices` checks every ``choices`` option. Names that come from a registry
+    (models, datasets, samplers, losses, schedules) are checked by the registry instead.
+    A boolean flag named ``--no-...`` sets the option to False; any other boolean flag sets it to True.
+    """
+    metadata: dict[str, Any] = {"help": help}
+    if flag is not None:
+        metadata["flag"] = flag
+    if choices is not None:
+        metadata["choices"] = tuple(choices)
+    if nargs is not None:
+        metadata["nargs"] = nargs
+    return field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which data, where it lives, and how it is batched.
@@ -34,22 +61,35 @@ class DataConfig:
     ``val`` (the held-out images; the test split is then never read, for choosing settings).
     """
 
-    dataset: str = "digits"
-    data_dir: str | None = None
-    download: bool = False
-    batch_size: int = 64
+    dataset: str = option("digits", "dataset name (see `scns datasets`)", flag="--dataset")
+    data_dir: str | None = option(
+        None,
+        "folder holding the dataset files (default: $SCNS_DATA_DIR)",
+        flag="--data-dir",
+    )
+    download: bool = option(False, "download the dataset into --data-dir if missing", flag="--download")
+    batch_size: int = option(64, "training batch size", flag="--batch-size")
     eval_batch_size: int = 500
     augment: bool = True
-    val_size: int = 0
+    val_size: int = option(
+        0,
+        "hold out this many training images (stratified, fixed by data.val_seed) and train on the rest",
+        flag="--val-size",
+    )
     val_seed: int = 0
-    eval_split: str = "test"
+    eval_split: str = option(
+        "test",
+        "evaluate on the test split, or on the held-out val split (which never reads the test split)",
+        flag="--eval-split",
+        choices=("test", "val"),
+    )
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Which architecture to train (a name from ``scns models``)."""
 
-    name: str = "resnet8"
+    name: str = option("resnet8", "architecture (see `scns models`)", flag="--model")
 
 
 @dataclass(frozen=True)
@@ -61,36 +101,45 @@ class OptimConfig:
     ``pct_start`` of the steps to ``lr``, then linear decay to 0).
     """
 
-    lr: float = 0.05
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 5e-4
-    schedule: str = "multistep"
-    milestones: tuple[int, ...] = (150, 180, 210)
+    lr: float = option(0.05, "base learning rate", flag="--lr")
+    momentum: float = option(0.9, "SGD momentum", flag="--momentum")
+    nesterov: bool = option(False, "use Nesterov momentum", flag="--nesterov")
+    weight_decay: float = option(5e-4, "SGD weight decay", flag="--weight-decay")
+    schedule: str = option("multistep", "learning-rate schedule", flag="--schedule")
+    milestones: tuple[int, ...] = option(
+        (150, 180, 210),
+        "multistep epochs at which lr is multiplied by gamma",
+        flag="--milestones",
+        nargs="+",
+    )
     gamma: float = 0.1
     pct_start: float = 0.25
     warmup_epochs: int = 0
-    label_smoothing: float = 0.0
+    label_smoothing: float = option(0.0, "cross-entropy label smoothing", flag="--label-smoothing")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How long to train and the run's bookkeeping."""
 
-    objective: str = "supervised"
-    epochs: int = 240
-    seed: int = 0
-    device: str = "auto"
-    deterministic: bool = False
+    objective: str = option("supervised", "what the run trains", flag="--objective")
+    epochs: int = option(240, "number of epochs", flag="--epochs")
+    seed: int = option(0, "random seed", flag="--seed")
+    device: str = option("auto", "auto | cpu | cuda | cuda:N", flag="--device")
+    deterministic: bool = option(False, "deterministic kernels (exact resume on GPU)", flag="--deterministic")
     amp: bool = True
     channels_last: bool = True
-    out_dir: str = "runs"
-    name: str | None = None
+    out_dir: str = option("runs", "parent folder of run directories", flag="--out-dir")
+    name: str | None = option(None, "run directory name (default: generated)", flag="--name")
     log_every: int = 50
-    log: str = "jsonl"  # metrics sinks besides metrics.jsonl: jsonl | tensorboard (scns.train.loggers)
+    log: str = option(
+        "jsonl",
+        "metrics sinks besides metrics.jsonl: jsonl | tensorboard (pip install 'scns[tensorboard]')",
+        flag="--log",
+    )
     eval_every: int = 1
     progress: bool = True
-    skip_nonfinite: int = 0
+    skip_nonfinite: int = option(0, "tolerate up to N steps with a NaN/inf loss", flag="--skip-nonfinite")
     dist_timeout_s: float = 300.0
     max_steps_per_epoch: int | None = None
 
@@ -128,39 +177,119 @@ class ContrastConfig:
     choose how sample_topk builds its table.
     """
 
-    weight: float | None = None
-    loss: str | None = None
-    negatives: int = 4096
-    temperature: float = 0.07
-    embed_dim: int = 128
+    weight: float | None = option(
+        None,
+        "weight of the contrastive term",
+        flag="--contrast-weight",
+    )
+    loss: str | None = option(
+        None,
+        "contrastive loss",
+        flag="--contrast-loss",
+    )
+    negatives: int = option(4096, "negatives per anchor (K)", flag="--negatives")
+    temperature: float = option(0.07, "contrastive temperature", flag="--nce-t")
+    embed_dim: int = option(128, "embedding size of the contrastive heads", flag="--embed-dim")
     bank_momentum: float = 0.5
-    bank_dtype: str = "float32"
-    positive: str | None = None
-    nce_z: str = "first_batch"
-    sampler: str | None = None
-    similarity: str | None = None
-    top_k: int = 10
+    bank_dtype: str = option(
+        "float32",
+        "memory bank storage precision",
+        flag="--bank-dtype",
+    )
+    positive: str | None = option(
+        None,
+        "positive: the same sample's entry in the other bank (self) or a same-class sample (class)",
+        flag="--positive",
+        choices=("self", "class"),
+    )
+    nce_z: str = option(
+        "first_batch",
+        "NCE normaliser: fixed from the first batch (CRD) or a running mean",
+        choices=("first_batch", "running"),
+    )
+    sampler: str | None = option(
+        None,
+        "negative sampler (supervised: setting one adds the contrastive term; CRD methods default to uniform)",
+        flag="--sampler",
+    )
+    similarity: str | None = option(
+        None,
+        "class similarity for class_topk: glove | wordnet | text | hierarchy | prototypes:RUN_DIR | confusion:RUN_DIR | teacher:prototypes | teacher:confusion | bank (the memory bank's class means, recomputed each epoch); chains (wordnet+glove: ties broken by glove) and blends (glove:0.5+bank:0.5)",
+        flag="--similarity",
+    )
+    top_k: int = option(
+        10,
+        "similar classes (class_topk) or neighbours (sample_topk) to draw from",
+        flag="--top-k",
+    )
     share_top_k: int | None = None
-    weighting: str = "uniform"
+    weighting: str = option(
+        "uniform",
+        "class_topk class weighting: every kept sample alike, or classes by softmax of similarity",
+        flag="--weighting",
+    )
     class_temperature: float = 1.0
-    refresh_every: int = 5
-    knn_backend: str = "torch"
-    knn_index: str = "flat"
+    refresh_every: int = option(5, "rebuild sample_topk tables every N epochs", flag="--refresh-every")
+    knn_backend: str = option("torch", "sample_topk table build backend", flag="--knn-backend")
+    knn_index: str = option(
+        "flat",
+        "faiss index: flat is exact, ivf approximate (for large N)",
+        flag="--knn-index",
+    )
     knn_nprobe: int = 32
-    mixture: tuple[str, ...] = ("uniform:0.5", "class_topk:0.5")
-    mixture_ramp: tuple[int, ...] = ()
-    ties: str = "share"
+    mixture: tuple[str, ...] = option(
+        ("uniform:0.5", "class_topk:0.5"),
+        "mixture parts, e.g. uniform:0.5 class_topk:0.5",
+        flag="--mixture",
+        nargs="+",
+    )
+    mixture_ramp: tuple[int, ...] = option(
+        (),
+        "a mixture's non-uniform shares rise from 0 at epoch START to their fractions at END",
+        flag="--mixture-ramp",
+        nargs=2,
+    )
+    ties: str = option(
+        "share",
+        "class_topk ties at the k-th place: share them (no result depends on class order), or cut by class id (legacy)",
+        flag="--ties",
+    )
     sampler_options: dict[str, Any] = field(default_factory=dict)
-    proposal_beta: float = 0.0
-    bank_prefill: bool = True
-    knn_source: str = "bank"
-    latent_mixup: int = 0
-    mixup_alpha: float = 0.5
-    mixup_mode: str = "anchor"
+    proposal_beta: float = option(
+        0.0,
+        "loss correction for non-uniform negatives, in [0, 1]: 0 none, 1 unbiased for the uniform objective",
+        flag="--proposal-beta",
+    )
+    bank_prefill: bool = option(
+        True,
+        "start the memory banks random instead of filling them with one pass before training",
+        flag="--no-bank-prefill",
+    )
+    knn_source: str = option(
+        "bank",
+        "distillation sample_topk table from the teacher's bank or its raw features",
+        flag="--knn-source",
+        choices=("bank", "teacher_features"),
+    )
+    latent_mixup: int = option(
+        0,
+        "pseudo-negatives per anchor from latent mixup (0: off)",
+        flag="--latent-mixup",
+    )
+    mixup_alpha: float = option(
+        0.5,
+        "latent mixup: lam ~ U(0, alpha) with alpha in (0, 0.5], or Beta(alpha, alpha) with --mixup-lam beta",
+        flag="--mixup-alpha",
+    )
+    mixup_mode: str = option("anchor", "latent mixup: anchor | negatives", flag="--mixup-mode")
     mixup_hardest: bool = True
-    mixup_lam: str = "uniform"
-    mixup_lam_max: float = 0.4
-    mixup_cap: bool = False
+    mixup_lam: str = option("uniform", "latent mixup lambda: uniform (legacy) | beta", flag="--mixup-lam")
+    mixup_lam_max: float = option(0.4, "beta lambda is scaled into [0, this] (< 0.5)", flag="--mixup-lam-max")
+    mixup_cap: bool = option(
+        False,
+        "drop pseudo-negatives that score above the anchor's positive",
+        flag="--mixup-cap",
+    )
     log_negatives: int = 2048
 
 
@@ -179,13 +308,25 @@ class DistillConfig:
     (``teacher`` is made absolute then too) and checked on every resume.
     """
 
-    teacher: str | None = None
-    teacher_model: str | None = None
-    method: str = "crd"
-    ce_weight: float | None = None
-    kd_weight: float | None = None
-    kd_temperature: float = 4.0
-    teacher_mode: str = "auto"
+    teacher: str | None = option(
+        None,
+        "teacher run directory (from `scns train`) or checkpoint",
+        flag="--teacher",
+    )
+    teacher_model: str | None = option(
+        None,
+        "expected teacher architecture (checked against the checkpoint)",
+        flag="--teacher-model",
+    )
+    method: str = option("crd", "distillation method", flag="--method")
+    ce_weight: float | None = option(None, "cross-entropy weight", flag="--ce-weight")
+    kd_weight: float | None = option(None, "KD weight", flag="--kd-weight")
+    kd_temperature: float = option(4.0, "Hinton KD temperature", flag="--kd-temperature")
+    teacher_mode: str = option(
+        "auto",
+        "how the frozen teacher's forward runs (scns.models.frozen)",
+        flag="--teacher-mode",
+    )
     teacher_sha256: str | None = None
 
 

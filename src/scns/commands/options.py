@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+import types
+import typing
+from dataclasses import dataclass, fields
 from typing import Any
 
 from scns.config import Config
-from scns.models.frozen import TEACHER_MODES
+from scns.sampling.configured import common_key_choices
 
 
 @dataclass(frozen=True)
@@ -22,181 +24,114 @@ class Flag:
     action: str | None = None
     nargs: str | int | None = None
     const: Any = None
+    choices: tuple[str, ...] | None = None
 
 
-RUN_FLAGS: tuple[Flag, ...] = (
-    Flag("--dataset", "data.dataset", "dataset name (see `scns datasets`)"),
-    Flag("--data-dir", "data.data_dir", "folder holding the dataset files (default: $SCNS_DATA_DIR)"),
-    Flag(
-        "--download", "data.download", "download the dataset into --data-dir if missing", action="store_true"
-    ),
-    Flag("--batch-size", "data.batch_size", "training batch size", type=int),
-    Flag(
-        "--val-size",
-        "data.val_size",
-        "hold out this many training images (stratified, fixed by data.val_seed) and train on the rest",
-        type=int,
-    ),
-    Flag("--eval-split", "data.eval_split", "evaluate on: test | val (val never reads the test split)"),
-    Flag("--model", "model.name", "architecture (see `scns models`)"),
-    Flag("--epochs", "train.epochs", "number of epochs", type=int),
-    Flag("--lr", "optim.lr", "base learning rate", type=float),
-    Flag("--schedule", "optim.schedule", "multistep | cosine | onecycle | constant"),
-    Flag(
-        "--milestones",
-        "optim.milestones",
-        "multistep epochs at which lr is multiplied by gamma",
-        type=int,
-        nargs="+",
-    ),
-    Flag("--weight-decay", "optim.weight_decay", "SGD weight decay", type=float),
-    Flag("--momentum", "optim.momentum", "SGD momentum", type=float),
-    Flag("--nesterov", "optim.nesterov", "use Nesterov momentum", action="store_true"),
-    Flag("--label-smoothing", "optim.label_smoothing", "cross-entropy label smoothing", type=float),
-    Flag("--seed", "train.seed", "random seed", type=int),
-    Flag("--device", "train.device", "auto | cpu | cuda | cuda:N"),
-    Flag(
-        "--deterministic",
-        "train.deterministic",
-        "deterministic kernels (exact resume on GPU)",
-        action="store_true",
-    ),
-    Flag("--out-dir", "train.out_dir", "parent folder of run directories"),
-    Flag("--name", "train.name", "run directory name (default: generated)"),
-    Flag(
-        "--log",
-        "train.log",
-        "metrics sinks besides metrics.jsonl: jsonl | tensorboard (pip install 'scns[tensorboard]')",
-    ),
-    Flag("--skip-nonfinite", "train.skip_nonfinite", "tolerate up to N steps with a NaN/inf loss", type=int),
+def registry_choices() -> dict[str, tuple[str, ...]]:
+    """Allowed values of the options whose names come from a registry or a module's own table (the
+    schema cannot list them: ``scns.config`` sits below those modules). Read, not copied."""
+    from scns.losses import LOSSES
+    from scns.memory import BANK_DTYPES
+    from scns.models.frozen import TEACHER_MODES
+    from scns.objectives.build import OBJECTIVES
+    from scns.objectives.distill import METHODS
+    from scns.sampling import SAMPLERS
+    from scns.train.schedule import SCHEDULES
+
+    return {
+        "train.objective": tuple(OBJECTIVES),
+        "optim.schedule": tuple(SCHEDULES),
+        "contrast.sampler": tuple(SAMPLERS.names()),
+        "contrast.loss": tuple(n for n in LOSSES.names() if n in ("nce", "infonce")),
+        "contrast.bank_dtype": tuple(BANK_DTYPES),
+        "distill.method": tuple(METHODS),
+        "distill.teacher_mode": tuple(TEACHER_MODES),
+    }
+
+
+def setting_defaults_help() -> dict[str, str]:
+    """The defaults that depend on the setting, worded for help, from the tables that define them."""
+    from scns.objectives.build import DISTILL_DEFAULTS, SUPERVISED_DEFAULTS
+    from scns.objectives.distill import DEFAULT_WEIGHTS
+
+    def per_method(column: int) -> str:
+        return ", ".join(f"{m} {w[column]:g}" for m, w in DEFAULT_WEIGHTS.items())
+
+    return {
+        "contrast.weight": f"supervised {SUPERVISED_DEFAULTS['weight']:g}; distillation {per_method(2)}",
+        "contrast.loss": f"supervised {SUPERVISED_DEFAULTS['loss']}; distillation {DISTILL_DEFAULTS['loss']}",
+        "contrast.positive": (
+            f"supervised {SUPERVISED_DEFAULTS['positive']}; distillation {DISTILL_DEFAULTS['positive']}"
+        ),
+        "distill.ce_weight": per_method(0),
+        "distill.kd_weight": per_method(1),
+    }
+
+
+def schema_flags(sections: tuple[str, ...], exclude: tuple[str, ...] = ()) -> tuple[Flag, ...]:
+    """The CLI flags declared in the config schema (``scns.config.option(..., flag=...)``) of
+    ``sections``, in schema order, minus the keys in ``exclude``.
+
+    The flag's type comes from the field's annotation (``X | None`` -> X, ``tuple[X, ...]`` -> X with
+    ``nargs``), a boolean flag stores True (``--no-...``: False), and the help ends with the default:
+    the schema's, or for the options left ``None`` the setting's (from the tables that define it).
+    """
+    choices_from_registry = registry_choices()
+    setting_help = setting_defaults_help()
+    out: list[Flag] = []
+    for section in sections:
+        section_cls = type(getattr(Config(), section))
+        hints = typing.get_type_hints(section_cls)
+        for f in fields(section_cls):
+            flag = f.metadata.get("flag")
+            key = f"{section}.{f.name}"
+            if flag is None or key in exclude:
+                continue
+            hint = _without_none(hints[f.name])
+            choices = (
+                f.metadata.get("choices")
+                or choices_from_registry.get(key)
+                or (common_key_choices(f.name) if section == "contrast" else None)
+            )
+            help_text = f.metadata["help"]
+            if choices:
+                help_text += f" ({' | '.join(choices)})"
+            if key in setting_help:
+                help_text += f" [default: {setting_help[key]}]"
+            elif f.default is not None and hint is not bool and f.default != ():
+                shown = " ".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+                help_text += f" [default: {shown}]"
+            if hint is bool:
+                negative = flag.startswith("--no-")
+                out.append(Flag(flag, key, help_text, action="store_const", const=not negative))
+                continue
+            nargs = f.metadata.get("nargs")
+            item = typing.get_args(hint)[0] if typing.get_origin(hint) is tuple else hint
+            out.append(Flag(flag, key, help_text, type=item, nargs=nargs, choices=choices))
+    return tuple(out)
+
+
+def _without_none(hint: Any) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else hint
+    return hint
+
+
+#: Flags outside the schema's own declarations: an alias, and a sampler's own option.
+STUDENT_FLAG = Flag("--student", "model.name", "student architecture (see `scns models`)")
+SKIP_NEAREST_FLAG = Flag(
+    "--skip-nearest",
+    "contrast.sampler_options.sample_topk.skip_nearest",
+    "sample_topk: never draw this fraction of each row's nearest neighbours (false-negative guard)",
+    type=float,
 )
 
-CONTRAST_FLAGS: tuple[Flag, ...] = (
-    Flag(
-        "--sampler",
-        "contrast.sampler",
-        "negative sampler: uniform | class_topk | sample_topk | mixture "
-        "(supervised: setting one adds the contrastive term)",
-    ),
-    Flag(
-        "--similarity",
-        "contrast.similarity",
-        "class similarity for class_topk: glove | wordnet | text | hierarchy | prototypes:RUN_DIR | "
-        "confusion:RUN_DIR | teacher:prototypes | teacher:confusion | bank (the memory bank's class "
-        "means, recomputed each epoch); chains (wordnet+glove: ties broken by glove) and blends "
-        "(glove:0.5+bank:0.5)",
-    ),
-    Flag(
-        "--top-k",
-        "contrast.top_k",
-        "similar classes (class_topk) or neighbours (sample_topk) to draw from",
-        type=int,
-    ),
-    Flag("--negatives", "contrast.negatives", "negatives per anchor (K)", type=int),
-    Flag(
-        "--latent-mixup",
-        "contrast.latent_mixup",
-        "pseudo-negatives per anchor from latent mixup (0: off)",
-        type=int,
-    ),
-    Flag(
-        "--mixup-alpha",
-        "contrast.mixup_alpha",
-        "latent mixup: lam ~ U(0, alpha) with alpha in (0, 0.5], or Beta(alpha, alpha) with --mixup-lam beta",
-        type=float,
-    ),
-    Flag("--mixup-mode", "contrast.mixup_mode", "latent mixup: anchor | negatives"),
-    Flag("--mixup-lam", "contrast.mixup_lam", "latent mixup lambda: uniform (legacy) | beta"),
-    Flag(
-        "--mixup-lam-max",
-        "contrast.mixup_lam_max",
-        "beta lambda is scaled into [0, this] (< 0.5)",
-        type=float,
-    ),
-    Flag(
-        "--mixup-cap",
-        "contrast.mixup_cap",
-        "drop pseudo-negatives that score above the anchor's positive",
-        action="store_true",
-    ),
-    Flag(
-        "--contrast-weight",
-        "contrast.weight",
-        "weight of the contrastive term (default: supervised 0.5, CRD 0.8)",
-        type=float,
-    ),
-    Flag("--contrast-loss", "contrast.loss", "nce (CRD) | infonce"),
-    Flag("--nce-t", "contrast.temperature", "contrastive temperature (default 0.07)", type=float),
-    Flag("--embed-dim", "contrast.embed_dim", "embedding size of the contrastive heads", type=int),
-    Flag(
-        "--positive",
-        "contrast.positive",
-        "positive: self (same sample's bank entry) | class (a same-class sample)",
-    ),
-    Flag("--weighting", "contrast.weighting", "class_topk class weighting: uniform | softmax"),
-    Flag(
-        "--ties",
-        "contrast.ties",
-        "class_topk: share (classes tied at the k-th place share it; default) | id (legacy: by class id)",
-    ),
-    Flag(
-        "--proposal-beta",
-        "contrast.proposal_beta",
-        "loss correction for non-uniform negatives, in [0, 1]: 0 none, 1 unbiased for the uniform objective",
-        type=float,
-    ),
-    Flag(
-        "--no-bank-prefill",
-        "contrast.bank_prefill",
-        "start the memory banks random instead of filling them with one pass before training",
-        action="store_const",
-        const=False,
-    ),
-    Flag(
-        "--mixture-ramp",
-        "contrast.mixture_ramp",
-        "a mixture's non-uniform shares rise from 0 at epoch START to their fractions at END",
-        type=int,
-        nargs=2,
-    ),
-    Flag(
-        "--skip-nearest",
-        "contrast.sampler_options.sample_topk.skip_nearest",
-        "sample_topk: never draw this fraction of each row's nearest neighbours (false-negative guard)",
-        type=float,
-    ),
-    Flag(
-        "--knn-source", "contrast.knn_source", "distillation sample_topk table from: bank | teacher_features"
-    ),
-    Flag("--refresh-every", "contrast.refresh_every", "rebuild sample_topk tables every N epochs", type=int),
-    Flag("--bank-dtype", "contrast.bank_dtype", "memory bank storage: float32 | bfloat16 | float16"),
-    Flag("--knn-backend", "contrast.knn_backend", "sample_topk table build: torch | faiss"),
-    Flag("--knn-index", "contrast.knn_index", "faiss index: flat (exact) | ivf (approximate, large N)"),
-    Flag("--mixture", "contrast.mixture", "mixture parts, e.g. uniform:0.5 class_topk:0.5", nargs="+"),
-)
-
-DISTILL_FLAGS: tuple[Flag, ...] = (
-    Flag("--teacher", "distill.teacher", "teacher run directory (from `scns train`) or checkpoint"),
-    Flag(
-        "--teacher-model",
-        "distill.teacher_model",
-        "expected teacher architecture (checked against the checkpoint)",
-    ),
-    Flag("--student", "model.name", "student architecture (see `scns models`)"),
-    Flag("--method", "distill.method", "student | kd | crd | crd+kd"),
-    Flag("--kd-temperature", "distill.kd_temperature", "Hinton KD temperature", type=float),
-    Flag("--ce-weight", "distill.ce_weight", "cross-entropy weight (default per method)", type=float),
-    Flag("--kd-weight", "distill.kd_weight", "KD weight (default per method)", type=float),
-    Flag(
-        "--teacher-mode",
-        "distill.teacher_mode",
-        "frozen-teacher path: " + " | ".join(TEACHER_MODES),
-    ),
-)
-
-TRAIN_FLAGS = (
-    RUN_FLAGS + CONTRAST_FLAGS + (Flag("--objective", "train.objective", "supervised (default) | distill"),)
-)
+RUN_FLAGS: tuple[Flag, ...] = schema_flags(("data", "model", "optim", "train"), exclude=("train.objective",))
+CONTRAST_FLAGS: tuple[Flag, ...] = schema_flags(("contrast",)) + (SKIP_NEAREST_FLAG,)
+DISTILL_FLAGS: tuple[Flag, ...] = (STUDENT_FLAG,) + schema_flags(("distill",))
+OBJECTIVE_FLAG = next(f for f in schema_flags(("train",)) if f.key == "train.objective")
+TRAIN_FLAGS = RUN_FLAGS + CONTRAST_FLAGS + (OBJECTIVE_FLAG,)
 DISTILL_COMMAND_FLAGS = tuple(f for f in RUN_FLAGS if f.flag != "--model") + CONTRAST_FLAGS + DISTILL_FLAGS
 
 
@@ -222,6 +157,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, flags: tuple[Flag, ...] =
             kwargs["type"] = flag.type or str
             if flag.nargs:
                 kwargs["nargs"] = flag.nargs
+            kwargs["metavar"] = flag.key.rsplit(".", 1)[-1].upper()
+            if flag.choices:
+                kwargs["choices"] = flag.choices
         parser.add_argument(flag.flag, **kwargs)
 
 

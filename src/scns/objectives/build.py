@@ -50,6 +50,37 @@ def contrast_option(config: Config, name: str) -> str:
     return (DISTILL_DEFAULTS if config.train.objective == "distill" else SUPERVISED_DEFAULTS)[name]
 
 
+def resolved_defaults(config: Config) -> dict[str, Any]:
+    """The setting's value of every option the config leaves ``None`` that this run uses, as dotted
+    overrides: the contrastive term's weight, loss, positive and logged top-k share when the term is
+    on, and the loss weights of a distillation method. ``None`` stays where an option does not apply
+    (the term is off, or no share is logged). The config must be valid (``validate_config``).
+
+    Filling these in before a run starts makes its ``config.yaml`` record the values it ran with;
+    :func:`build_objective` reads the same functions, so a config built in code needs no filling.
+    """
+    filled: dict[str, Any] = {}
+    if config.train.objective == "distill":
+        ce_w, kd_w, _ = DEFAULT_WEIGHTS[config.distill.method]
+        if config.distill.ce_weight is None:
+            filled["distill.ce_weight"] = ce_w
+        if config.distill.kd_weight is None:
+            filled["distill.kd_weight"] = kd_w
+    weight = contrast_weight(config)
+    if weight > 0:
+        contrast = config.contrast
+        if contrast.weight is None:
+            filled["contrast.weight"] = weight
+        for name in ("loss", "positive"):
+            if getattr(contrast, name) is None:
+                filled[f"contrast.{name}"] = contrast_option(config, name)
+        if contrast.sampler is None:
+            filled["contrast.sampler"] = configured.configured_name(contrast)
+        if contrast.share_top_k is None and share_top_k(contrast) is not None:
+            filled["contrast.share_top_k"] = share_top_k(contrast)
+    return filled
+
+
 def needs_similarity(contrast: ContrastConfig) -> bool:
     """Whether the configured sampler (or a mixture component) draws by class similarity."""
     return configured.needs_similarity(contrast)

@@ -9,6 +9,7 @@ default. Nothing here names a sampler: adding one is a module with ``@SAMPLERS.r
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any
 
 from torch import Tensor
@@ -27,6 +28,19 @@ def sampler_class(name: str) -> type[SamplerBase]:
 def configured_name(contrast: ContrastConfig) -> str:
     """The configured sampler, uniform when none is named."""
     return contrast.sampler or "uniform"
+
+
+def common_key_choices(name: str) -> tuple[str, ...] | None:
+    """The allowed values of the common key ``contrast.<name>``, as declared by the ``Literal``
+    annotation of a sampler ``Options`` field of that name (None: no sampler declares a fixed set)."""
+    for sampler in SAMPLERS.names():
+        options_cls = getattr(SAMPLERS.get(sampler), "Options", None)
+        if options_cls is None or name not in {f.name for f in dataclasses.fields(options_cls)}:
+            continue
+        hint = typing.get_type_hints(options_cls).get(name)
+        if typing.get_origin(hint) is typing.Literal:
+            return tuple(str(v) for v in typing.get_args(hint))
+    return None
 
 
 def sampler_options(name: str, contrast: ContrastConfig) -> SamplerOptions:

@@ -285,16 +285,18 @@ class Trainer:
         (:func:`default_run_name`) whose directory is made exclusively, so runs never share one.
 
         Takes the run's lock (rank 0 only), held until :meth:`fit` stops or :meth:`release`.
-        A distillation teacher is pinned (:func:`~scns.train.validate.pin_teacher`).
+        A distillation teacher is pinned (:func:`~scns.train.validate.pin_teacher`), and the config is
+        validated and its defaults filled (:func:`~scns.train.validate.resolve_config`), so no entry
+        point can start a run from an invalid config and ``config.yaml`` holds the values used.
 
         Raises:
             RunBusyError: another process writes ``run_dir`` (the message names it).
             ConfigError: ``run_dir`` already holds a run (use :meth:`resume`).
             RunDirError: the directory cannot be created or written.
         """
-        from scns.train.validate import pin_teacher
+        from scns.train.validate import pin_teacher, resolve_config
 
-        config = pin_teacher(config)
+        config = resolve_config(pin_teacher(config))
         writer = _is_rank_zero()
         if run_dir is None:
             out_dir = Path(config.train.out_dir)
@@ -340,7 +342,7 @@ class Trainer:
 
         Takes the run's lock (rank 0 only), held until :meth:`fit` stops or :meth:`release`.
         """
-        from scns.train.validate import pin_teacher, resume_changes, validate_config
+        from scns.train.validate import fill_defaults, pin_teacher, resolve_config, resume_changes
 
         run_dir = Path(run_dir)
         files = RunDir(run_dir)
@@ -350,11 +352,13 @@ class Trainer:
         try:
             if not files.config.is_file():
                 raise ConfigError(f"{run_dir} is not a scns run directory (no {files.config.name})")
-            base = Config.load(files.config)
-            config = base.with_overrides(overrides or [])
-            changes = resume_changes(base, config)
-            config = pin_teacher(config)
-            validate_config(config)
+            stored = Config.load(files.config)
+            # the options the caller changes, compared before defaults are filled in (a filled default
+            # moves with them, and a config.yaml written before filling holds None)
+            changes = resume_changes(stored, stored.with_overrides(overrides or []))
+            config = resolve_config(stored.with_overrides(overrides or []), check_teacher=False)
+            base = fill_defaults(stored)
+            config = resolve_config(pin_teacher(config))
             epochs_done = 0
             if files.last_checkpoint.is_file():
                 epochs_done = int(ckpt.load_checkpoint(files.last_checkpoint, map_location="cpu")["epoch"])

@@ -51,14 +51,13 @@ def validate_config(config: Config, check_teacher: bool = True) -> None:
     from scns.models import MODELS
 
     validate_finite(config)
+    validate_choices(config)
     get_spec(config.data.dataset)  # unknown dataset -> UnknownNameError listing the choices
     MODELS.get(config.model.name)  # unknown model -> UnknownNameError listing the choices
     _positive("data.batch_size", config.data.batch_size)
     _positive("data.eval_batch_size", config.data.eval_batch_size)
     if config.data.val_size < 0:
         raise ConfigError(f"data.val_size must be >= 0 (0: no validation split), got {config.data.val_size}")
-    if config.data.eval_split not in ("test", "val"):
-        raise ConfigError(f"data.eval_split must be 'test' or 'val', got {config.data.eval_split!r}")
     if config.data.eval_split == "val" and config.data.val_size == 0:
         raise ConfigError("data.eval_split=val needs a validation split: set data.val_size (e.g. 5000)")
     _positive("train.epochs", config.train.epochs)
@@ -89,6 +88,25 @@ def validate_config(config: Config, check_teacher: bool = True) -> None:
     if check_teacher:
         validate_data_dir(config)
         validate_teacher(config)
+
+
+def resolve_config(config: Config, check_teacher: bool = True) -> Config:
+    """The one resolution step every run goes through: ``config`` validated (:func:`validate_config`)
+    and every setting-dependent default it leaves ``None`` filled in
+    (:func:`scns.objectives.build.resolved_defaults`), so the run's ``config.yaml`` records the values
+    it runs with. Idempotent: resolving a resolved config changes nothing.
+    """
+    validate_config(config, check_teacher=check_teacher)
+    return fill_defaults(config)
+
+
+def fill_defaults(config: Config) -> Config:
+    """``config`` with the setting-dependent defaults it leaves ``None`` filled in, unvalidated (it reads
+    no files): for a run's stored config, whose data directory may have moved."""
+    from scns.objectives.build import resolved_defaults
+
+    filled = resolved_defaults(config)
+    return config.with_overrides(filled) if filled else config
 
 
 def nonfinite_options(config: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -124,6 +142,24 @@ def validate_finite(config: Config) -> None:
     if bad:
         listed = ", ".join(f"{key}={value}" for key, value in bad)
         raise ConfigError(f"options must be finite numbers, got {listed}")
+
+
+def validate_choices(config: Config) -> None:
+    """Every option with a fixed set of values holds one of them: those the schema declares
+    (``option(..., choices=...)``) and the common ``contrast`` keys whose values a sampler's ``Options``
+    declares (``common_key_choices``), whether or not that sampler is in use."""
+    from scns.sampling.configured import common_key_choices
+
+    for section in dataclasses.fields(config):
+        values = getattr(config, section.name)
+        for f in dataclasses.fields(values):
+            value = getattr(values, f.name)
+            choices = f.metadata.get("choices")
+            if choices is None and section.name == "contrast":
+                choices = common_key_choices(f.name)
+            if choices is None or value is None or value in choices:
+                continue
+            raise ConfigError(f"{section.name}.{f.name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def validate_data_dir(config: Config) -> None:
@@ -248,23 +284,13 @@ def validate_method(config: Config) -> None:
         raise ConfigError(
             f"contrast.bank_dtype must be one of {', '.join(BANK_DTYPES)}, got '{c.bank_dtype}'"
         )
-    if c.knn_backend not in ("torch", "faiss"):
-        raise ConfigError(f"contrast.knn_backend must be 'torch' or 'faiss', got '{c.knn_backend}'")
-    if c.knn_index not in ("flat", "ivf"):
-        raise ConfigError(f"contrast.knn_index must be 'flat' or 'ivf', got '{c.knn_index}'")
     if c.knn_index == "ivf" and c.knn_backend != "faiss":
         raise ConfigError("contrast.knn_index=ivf needs contrast.knn_backend=faiss (pip install faiss-cpu)")
     _positive("contrast.knn_nprobe", c.knn_nprobe)
-    if c.positive not in (None, "self", "class"):
-        raise ConfigError(f"contrast.positive must be 'self' or 'class', got '{c.positive}'")
-    if c.nce_z not in ("first_batch", "running"):
-        raise ConfigError(f"contrast.nce_z must be 'first_batch' or 'running', got '{c.nce_z}'")
     if not 0.0 <= c.proposal_beta <= 1.0:
         raise ConfigError(
             f"contrast.proposal_beta must be in [0, 1] (0: no correction), got {c.proposal_beta}"
         )
-    if c.knn_source not in ("bank", "teacher_features"):
-        raise ConfigError(f"contrast.knn_source must be 'bank' or 'teacher_features', got '{c.knn_source}'")
     _positive("contrast.top_k", c.top_k)
     if c.share_top_k is not None:
         if not c.similarity:
