@@ -4,15 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from scns.train import protocols
 from scns.train.grid import cell_config
-from scns.train.protocols import PAPER_LITE_ARMS, PILOT_ARMS, decisive, paper_lite
+from scns.train.protocols import (
+    CLASS_LEVEL_CANDIDATES,
+    DECISIVE_MAIN_SEEDS,
+    PAPER_LITE_ARMS,
+    PILOT_ARMS,
+    PILOT_REGIME_ARMS,
+    decisive,
+    decisive_main,
+    paper_lite,
+)
 from scns.train.validate import validate_config
 
 
 def test_teacher_and_pilot_hold_out_the_same_images_and_evaluate_on_them() -> None:
     cells = decisive()
     teacher, pilot = cells[0], cells[1:]
-    assert [c.method for c in pilot] == list(PILOT_ARMS)
+    regime = [(a, seed) for a in PILOT_REGIME_ARMS for seed in (0, 1)]
+    assert [(c.method, c.seed) for c in pilot] == regime + [
+        (a, 0) for a in PILOT_ARMS if a not in PILOT_REGIME_ARMS
+    ]
     for cell in cells:
         config = cell_config(cell, Path("/tmp/runs"), {"data.data_dir": "/data"})
         validate_config(config, check_teacher=False)
@@ -29,3 +44,32 @@ def test_paper_lite_runs_every_arm_for_three_seeds_on_the_full_data() -> None:
         validate_config(config, check_teacher=False)
         assert config.data.val_size == 0 and config.data.eval_split == "test"
         assert config.train.epochs == 240
+
+
+def test_main_grid_is_listed_only_once_the_pilot_has_chosen(monkeypatch) -> None:
+    monkeypatch.setattr(protocols, "DECISIVE_BEST_CLASS_ARM", None)
+    assert not [c for c in decisive() if c.name.startswith("main-")]
+    monkeypatch.setattr(protocols, "DECISIVE_BEST_CLASS_ARM", CLASS_LEVEL_CANDIDATES[2])
+    assert len([c for c in decisive() if c.name.startswith("main-")]) == 8 * len(DECISIVE_MAIN_SEEDS)
+
+
+@pytest.mark.parametrize("best", CLASS_LEVEL_CANDIDATES)
+def test_main_grid_is_paired_and_reads_the_test_split(best) -> None:
+    teacher = decisive()[0]
+    cells = decisive_main(teacher, best)
+    by_method: dict[str, set[int]] = {}
+    for cell in cells:
+        by_method.setdefault(cell.method, set()).add(cell.seed)
+        config = cell_config(cell, Path("/tmp/runs"), {"data.data_dir": "/data"})
+        validate_config(config, check_teacher=False)
+        # the same 45,000 training images as the teacher and the pilot; scored on the test split
+        assert (config.data.val_size, config.data.val_seed, config.data.eval_split) == (5000, 0, "test")
+        assert cell.depends_on == teacher.name and config.train.seed == cell.seed
+    assert len(by_method) == 8 and all(seeds == set(DECISIVE_MAIN_SEEDS) for seeds in by_method.values())
+    assert not set(DECISIVE_MAIN_SEEDS) & {0, 1}  # the pilot's seeds are not reused
+    chosen = next(c for c in cells if c.method.startswith("best class-level"))
+    assert {k: v for k, v in chosen.overrides.items() if k in PILOT_ARMS[best]} == PILOT_ARMS[best]
+    k1024 = {c.method: c.overrides["contrast.negatives"] for c in cells if "k1024" in c.method}
+    assert k1024 == {"crd+kd class_topk wordnet+glove k1024": 1024, "crd+kd uniform k1024": 1024}
+    with pytest.raises(ValueError, match="not a class-level candidate"):
+        decisive_main(teacher, "kd")

@@ -413,7 +413,8 @@ def decisive() -> list[Cell]:
             "train.seed": 0,
         },
     )
-    return [teacher, *decisive_pilot(teacher)]
+    main = decisive_main(teacher, DECISIVE_BEST_CLASS_ARM) if DECISIVE_BEST_CLASS_ARM else []
+    return [teacher, *decisive_pilot(teacher), *main]
 
 
 #: The decisive students: resnet8 from the resnet32 teacher, CRD's batch and lr, a cosine schedule
@@ -504,10 +505,61 @@ def arm_cells(
     return cells
 
 
-def decisive_pilot(teacher: Cell, seeds: tuple[int, ...] = (0,)) -> list[Cell]:
-    """The pilot: every arm of :data:`PILOT_ARMS` on the validation split (names ``pilot-...``)."""
+#: Pilot arms run with a second seed: the regime question (does CRD+KD beat KD?) needs a spread.
+PILOT_REGIME_ARMS = ("kd", "crd+kd uniform")
+
+
+def decisive_pilot(teacher: Cell) -> list[Cell]:
+    """The pilot on the validation split (names ``pilot-...``): the :data:`PILOT_REGIME_ARMS` with
+    seeds 0 and 1, then every other arm of :data:`PILOT_ARMS` with seed 0."""
     base = {**DECISIVE_STUDENT, "data.eval_split": "val"}
-    return arm_cells(PILOT_ARMS, base, seeds, "pilot", "pilot", teacher)
+    regime = {label: PILOT_ARMS[label] for label in PILOT_REGIME_ARMS}
+    others = {label: arms for label, arms in PILOT_ARMS.items() if label not in regime}
+    # the regime question first: its arms on both seeds, then the candidates
+    return arm_cells(regime, base, (0, 1), "pilot", "pilot", teacher) + arm_cells(
+        others, base, (0,), "pilot", "pilot", teacher
+    )
+
+
+#: The class-level pilot arms the main grid chooses its class-level SCNS from (the rule in
+#: BENCHMARKS.md s. 8: the highest final-epoch validation top-1 at seed 0).
+CLASS_LEVEL_CANDIDATES = (
+    "crd+kd class_topk wordnet+glove",
+    "crd+kd class_topk wordnet+glove beta1",
+    "crd+kd mixture ramp teacher:confusion",
+)
+
+#: The pilot's choice by that rule; None until the pilot has finished (the main grid is then not listed).
+DECISIVE_BEST_CLASS_ARM: str | None = None
+
+#: Seeds of the pre-registered main grid (paired: every method runs every seed; not the pilot's 0 and 1).
+DECISIVE_MAIN_SEEDS = (2, 3, 4, 5)
+
+
+def decisive_main_arms(best_class_arm: str) -> dict[str, dict[str, Any]]:
+    """The pre-registered main grid's methods (label -> overrides on DECISIVE_STUDENT)."""
+    if best_class_arm not in CLASS_LEVEL_CANDIDATES:
+        raise ValueError(
+            f"{best_class_arm!r} is not a class-level candidate: {', '.join(CLASS_LEVEL_CANDIDATES)}"
+        )
+    return {
+        "student": {"distill.method": "student"},
+        "kd": PILOT_ARMS["kd"],
+        "crd+kd uniform": PILOT_ARMS["crd+kd uniform"],
+        f"best class-level: {best_class_arm.removeprefix('crd+kd ')}": PILOT_ARMS[best_class_arm],
+        "crd+kd sample_topk skip2%": PILOT_ARMS["crd+kd sample_topk skip2%"],
+        "crd+kd uniform + mixup beta cap": PILOT_ARMS["crd+kd uniform + mixup beta cap"],
+        "crd+kd class_topk wordnet+glove k1024": PILOT_ARMS["crd+kd class_topk wordnet+glove k1024"],
+        "crd+kd uniform k1024": {**PILOT_ARMS["crd+kd uniform"], "contrast.negatives": 1024},
+    }
+
+
+def decisive_main(teacher: Cell, best_class_arm: str) -> list[Cell]:
+    """The pre-registered main grid: every method of :func:`decisive_main_arms` x
+    :data:`DECISIVE_MAIN_SEEDS`, trained on the same 45,000 images, evaluated on the test split."""
+    base = {**DECISIVE_STUDENT, "data.eval_split": "test"}
+    arms = decisive_main_arms(best_class_arm)
+    return arm_cells(arms, base, DECISIVE_MAIN_SEEDS, "main", "decisive", teacher)
 
 
 #: The supervised arms of ``scns demo`` (label -> overrides on the demo's digits setting): cross-entropy
