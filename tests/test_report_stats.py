@@ -52,3 +52,50 @@ def test_noise_statement_makes_no_claim_from_one_seed():
         run("class_topk", s, 55.0 + s + 0.1 * s) for s in range(3)
     ]
     assert "beyond noise: class_topk (+5.10)" in _noise_statement("supervised", three)
+
+
+def test_paired_p_value_matches_scipy_and_closed_form():
+    from scipy.stats import ttest_rel
+
+    method = {0: 71.0, 1: 72.4, 2: 73.5, 3: 70.2}
+    base = {0: 70.0, 1: 71.5, 2: 73.9, 3: 69.0}
+    d = paired_difference(method, base)
+    ref = ttest_rel([method[s] for s in range(4)], [base[s] for s in range(4)])
+    assert d.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+    # closed form for 2 pairs (1 dof): p = 1 - 2 atan(|t|) / pi
+    two = paired_difference({0: 2.0, 1: 3.0}, {0: 0.0, 1: 0.0})
+    t = 2.5 / (math.sqrt(0.5) / math.sqrt(2))
+    assert two.p_value == pytest.approx(1 - 2 * math.atan(t) / math.pi, rel=1e-9)
+
+
+def test_equivalence_needs_the_whole_interval_inside_the_margin():
+    from scns.report.stats import inside_margin
+
+    tight = paired_difference({s: 80.0 + 0.01 * s for s in range(4)}, {s: 80.0 for s in range(4)})
+    assert inside_margin(tight, 0.5)
+    wide = paired_difference({0: 81.0, 1: 79.0, 2: 80.5, 3: 79.2}, {s: 80.0 for s in range(4)})
+    assert wide.within_noise and not inside_margin(wide, 0.5)  # "no difference" is not "equivalent"
+    assert not inside_margin(paired_difference({0: 80.0}, {0: 80.0}), 0.5)
+
+
+def test_preregistered_table_reads_each_comparison_by_its_rule():
+    from scns.report.markdown import preregistered_table
+
+    def runs(method, values):
+        return [{"method": method, "seed": s, "final_top1": v} for s, v in zip((2, 3, 4, 5), values)]
+
+    records = (
+        runs("crd+kd uniform", [60.0, 61.0, 60.5, 60.2])
+        + runs("best class-level: class_topk wordnet+glove", [61.0, 62.1, 61.4, 61.3])  # +1.0 each, +-0.1
+        + runs("kd", [60.1, 60.9, 60.6, 60.0])
+        + runs("crd+kd class_topk wordnet+glove k1024", [60.05, 61.0, 60.45, 60.2])
+    )
+    table = preregistered_table(records)
+    primary = next(line for line in table.splitlines() if line.startswith("| primary"))
+    assert "best class-level: class_topk wordnet+glove - crd+kd uniform | 4 | +1.02" in primary
+    assert primary.endswith("| better |")
+    regime = next(line for line in table.splitlines() if "crd+kd uniform - kd" in line)
+    assert "no difference detectable with 4 seeds" in regime
+    equivalence = next(line for line in table.splitlines() if line.startswith("| equivalence"))
+    assert "equivalent within +-0.5" in equivalence and "not shown" not in equivalence
+    assert "| kd - student | 0 | - | - | - | not run yet |" in table

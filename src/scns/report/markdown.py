@@ -9,7 +9,7 @@ from typing import Any
 
 from scns.report import plots
 from scns.report.collect import method_step_time
-from scns.report.stats import paired_difference, summarize
+from scns.report.stats import inside_margin, paired_difference, summarize
 
 # Baselines each setting's methods are compared with, in column order.
 BASELINES = {
@@ -18,7 +18,24 @@ BASELINES = {
     "distill": ("crd uniform", "student", "kd"),
     "bank_dtype": ("uniform",),
     "teacher": (),
+    "pilot": ("crd+kd uniform", "kd"),
+    "decisive": ("crd+kd uniform", "kd", "student"),
 }
+
+#: The decisive grid's pre-registered comparisons (BENCHMARKS.md s. 8), in order: (role, method,
+#: baseline). The chosen class-level arm's label starts with ``best class-level``.
+BEST_CLASS_LEVEL = "best class-level"
+DECISIVE_COMPARISONS = (
+    ("primary", BEST_CLASS_LEVEL, "crd+kd uniform"),
+    ("secondary", "crd+kd uniform", "kd"),
+    ("secondary", "kd", "student"),
+    ("secondary", "crd+kd sample_topk skip2%", "crd+kd uniform"),
+    ("secondary", "crd+kd uniform + mixup beta cap", "crd+kd uniform"),
+    ("secondary", "crd+kd class_topk wordnet+glove k1024", "crd+kd uniform k1024"),
+    ("equivalence", "crd+kd class_topk wordnet+glove k1024", "crd+kd uniform"),
+)
+#: The pre-registered equivalence margin (points of top-1) for "the same accuracy with 16x fewer negatives".
+EQUIVALENCE_MARGIN = 0.5
 PAPER_NOTE = (
     "Reference deltas from the paper (O'Neill & Bollegala, 2021), full schedules on GPUs: supervised "
     "CIFAR-10 +1.52 points averaged over architectures; distillation CIFAR-100 +3.29 over the student "
@@ -188,6 +205,8 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
         title = f"{setting}: {dataset}, {model}, {epochs} epochs"
         parts += ["", f"## {title}", "", accuracy_table(setting, runs), ""]
         parts.append(_noise_statement(setting, runs))
+        if setting == "decisive":
+            parts += ["", preregistered_table(runs)]
         curve = plots.learning_curves(runs, out / f"{slug}-curves.png", f"{title}: test accuracy")
         parts += ["", f"![learning curves]({curve.name})"]
         if setting in ("supervised", "distill"):
@@ -227,6 +246,46 @@ def code_line(records: list[dict[str, Any]]) -> str:
         counts[commit[:7] if commit else f"source sha256 {source[:12]}" if source else "not recorded"] += 1
     listed = ", ".join(f"{c} ({n} run{'s' if n > 1 else ''})" for c, n in sorted(counts.items()))
     return f"Code commits: {listed}."
+
+
+def preregistered_table(runs: list[dict[str, Any]]) -> str:
+    """The decisive grid's pre-registered comparisons with their pre-registered readings: a difference
+    is claimed only when its 95 % interval excludes 0; equivalence only when the interval lies inside
+    +-EQUIVALENCE_MARGIN."""
+    by_method: dict[str, dict[int, float]] = defaultdict(dict)
+    for r in runs:
+        label = BEST_CLASS_LEVEL if r["method"].startswith(BEST_CLASS_LEVEL) else r["method"]
+        by_method[label][r["seed"]] = r["final_top1"]
+    chosen = next((r["method"] for r in runs if r["method"].startswith(BEST_CLASS_LEVEL)), BEST_CLASS_LEVEL)
+    lines = [
+        "Pre-registered comparisons (BENCHMARKS.md s. 8): per-seed differences of test top-1, mean, 95% t "
+        f"interval, two-sided paired t-test; equivalence margin +-{EQUIVALENCE_MARGIN}.",
+        "",
+        "| role | comparison | seeds | mean diff | 95% CI | p | reading |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for role, method, baseline in DECISIVE_COMPARISONS:
+        name = chosen if method == BEST_CLASS_LEVEL else method
+        d = paired_difference(by_method.get(method, {}), by_method.get(baseline, {}))
+        if d is None:
+            lines.append(f"| {role} | {name} - {baseline} | 0 | - | - | - | not run yet |")
+            continue
+        if d.n < 2:
+            reading = "one seed: no claim"
+        elif role == "equivalence":
+            reading = (
+                f"equivalent within +-{EQUIVALENCE_MARGIN}"
+                if inside_margin(d, EQUIVALENCE_MARGIN)
+                else f"not shown equivalent within +-{EQUIVALENCE_MARGIN}"
+            )
+        elif d.within_noise:
+            reading = f"no difference detectable with {d.n} seeds"
+        else:
+            reading = "better" if d.mean > 0 else "worse"
+        ci = f"[{d.low:+.2f}, {d.high:+.2f}]" if d.n >= 2 else "-"
+        p = f"{d.p_value:.3f}" if d.n >= 2 else "-"
+        lines.append(f"| {role} | {name} - {baseline} | {d.n} | {d.mean:+.2f} | {ci} | {p} | {reading} |")
+    return "\n".join(lines)
 
 
 def _noise_statement(setting: str, runs: list[dict[str, Any]]) -> str:

@@ -38,6 +38,7 @@ class PairedDiff:
     low: float
     high: float
     n: int
+    p_value: float = math.nan  # two-sided paired t-test of "mean difference = 0" (NaN for one pair)
 
     @property
     def within_noise(self) -> bool:
@@ -62,5 +63,23 @@ def paired_difference(
     mean = statistics.fmean(diffs)
     if len(diffs) < 2:
         return PairedDiff(mean, -math.inf, math.inf, 1)
-    half = t_quantile(0.5 + level / 2, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
-    return PairedDiff(mean, mean - half, mean + half, len(diffs))
+    dof = len(diffs) - 1
+    se = statistics.stdev(diffs) / math.sqrt(len(diffs))
+    half = t_quantile(0.5 + level / 2, dof) * se
+    if se > 0:
+        p_value = 2.0 * t_tail(abs(mean) / se, dof)
+    else:  # identical differences: p is 0 unless they are all 0
+        p_value = 1.0 if mean == 0 else 0.0
+    return PairedDiff(mean, mean - half, mean + half, len(diffs), p_value)
+
+
+def t_tail(x: float, dof: int) -> float:
+    """P(T > x) for Student's t with ``dof`` degrees of freedom (scipy's)."""
+    from scipy.stats import t
+
+    return float(t.sf(x, dof))
+
+
+def inside_margin(d: PairedDiff, margin: float) -> bool:
+    """Equivalence: the whole interval lies within [-margin, +margin] (needs two or more pairs)."""
+    return d.n >= 2 and -margin <= d.low and d.high <= margin
