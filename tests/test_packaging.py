@@ -129,6 +129,8 @@ def test_wheel_and_sdist_install_and_run_in_a_fresh_venv(tmp_path: Path) -> None
     sdist = next(dist.glob("scns-*.tar.gz"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "scns/data/digits.npz" in names and "scns/similarity/data/wordnet_synsets.json" in names
+    assert "scns/presets/cifar100/resnet56-resnet20.yaml" in names  # --config NAME works from a wheel
+    assert "scns/presets/cifar100/crd_schedule.yaml" in names  # the base the presets extend
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert f"Version: {scns.__version__}" in metadata
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
@@ -171,7 +173,8 @@ def test_wheel_and_sdist_install_and_run_in_a_fresh_venv(tmp_path: Path) -> None
         )
         check = (
             "import scns, sys; assert scns.__file__.startswith(sys.prefix), scns.__file__; "
-            "from scns.data import load_dataset; assert len(load_dataset('digits', None, 'train')) == 1437"
+            "from scns.data import load_dataset; assert len(load_dataset('digits', None, 'train')) == 1437; "
+            "from scns.config import Config; assert Config.load('cifar100/resnet56-resnet20').optim.lr == 0.05"
         )
         subprocess.run([str(python), "-c", check], check=True, cwd=tmp_path)
         scns_bin = env / "bin" / "scns"

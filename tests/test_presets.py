@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from scns.config import Config
+from scns.config import PRESETS_DIR, Config, ConfigError, preset_names
 from scns.data import get_spec
 from scns.models import MODELS
 from scns.train.validate import validate_method
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = PRESETS_DIR
 PRESETS = sorted(p for p in CONFIGS.rglob("*.yaml") if "schedule" not in p.name)
 
 
@@ -48,3 +48,49 @@ def test_all_crd_pairs_have_presets():
         "ResNet18-MobileNetV2",
     ):
         assert pair in names and f"{pair}-quick" in names
+
+
+def test_presets_load_by_name_and_through_the_checkout_link():
+    assert len(preset_names()) == len(PRESETS)
+    by_name = Config.load("cifar100/resnet56-resnet20")
+    assert by_name == Config.load(PRESETS_DIR / "cifar100" / "resnet56-resnet20.yaml")
+    assert by_name == Config.load("configs/cifar100/resnet56-resnet20.yaml")  # README's paths
+    checkout_link = Path(__file__).resolve().parents[1] / "configs"
+    if checkout_link.exists():  # a source checkout: configs/ is the same folder
+        assert checkout_link.resolve() == PRESETS_DIR.resolve()
+    with pytest.raises(ConfigError, match="nor a shipped preset"):
+        Config.load("cifar100/resnet57-resnet20")
+
+
+def test_paper_grids_take_their_runs_from_the_presets():
+    # the CRD schedule, pair list, batch, lr and K live in the presets only: each paper cell's config is
+    # its preset's, except what the grid sets (method, sampler, seed, run name, teacher location)
+    from scns.train.grid import cell_config
+    from scns.train.protocols import PAPER_PRESETS, paper
+
+    cells = {c.name: c for c in paper()}
+    for name in PAPER_PRESETS:
+        preset = Config.load(name)
+        t, s = preset.distill.teacher_model, preset.model.name
+        student = cells[f"{preset.data.dataset}-{t}-{s}-kd-s0"]
+        config = cell_config(student, Path("/runs"), {"data.data_dir": "/data"})
+        assert (config.optim, config.data.batch_size, config.contrast.negatives) == (
+            preset.optim,
+            preset.data.batch_size,
+            preset.contrast.negatives,
+        )
+        teacher = cell_config(cells[student.depends_on], Path("/runs"), {"data.data_dir": "/data"})
+        teacher_preset = Config.load(f"{name.split('/')[0]}/teacher-{t}")
+        assert (teacher.model, teacher.optim, teacher.train.epochs) == (
+            teacher_preset.model,
+            teacher_preset.optim,
+            teacher_preset.train.epochs,
+        )
+
+
+def test_presets_command_lists_every_preset(capsys):
+    from scns.cli import main
+
+    assert main(["presets"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in preset_names())

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "evaluate",
     "models",
     "datasets",
+    "presets",
     "similarity",
     "grid",
     "report",

@@ -369,12 +369,47 @@ class Config:
 
     @classmethod
     def load(cls, path: str | Path) -> Config:
-        """Read a YAML config (a preset or a run's saved ``config.yaml``).
+        """Read a YAML config: a file (a preset or a run's saved ``config.yaml``) or the name of a preset
+        shipped with scns, such as ``cifar100/resnet56-resnet20`` (see :func:`preset_path`).
 
         A file may start from another with ``extends: other.yaml`` (path relative to the file);
         its own sections are merged over the base key by key.
         """
-        return cls.from_dict(_load_yaml_tree(Path(path), seen=()))
+        return cls.from_dict(_load_yaml_tree(resolve_config_path(path), seen=()))
+
+
+#: The presets shipped inside the package (``configs/`` in a source checkout links here).
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+
+
+def preset_names() -> list[str]:
+    """Every shipped preset, as ``<dataset>/<name>`` (the shared ``*schedule`` bases excluded)."""
+    return sorted(
+        str(p.relative_to(PRESETS_DIR).with_suffix(""))
+        for p in PRESETS_DIR.rglob("*.yaml")
+        if not p.stem.endswith("schedule")
+    )
+
+
+def preset_path(name: str) -> Path:
+    """The file of the shipped preset ``name`` (``cifar100/resnet56-resnet20``, ``.yaml`` optional)."""
+    path = PRESETS_DIR / (name if name.endswith(".yaml") else f"{name}.yaml")
+    if not path.is_file():
+        raise ConfigError(f"no preset named '{name}'. Shipped presets: {', '.join(preset_names())}")
+    return path
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """``path`` when it is a file; else the shipped preset of that name; else a ConfigError."""
+    candidate = Path(path).expanduser()
+    if candidate.is_file():
+        return candidate
+    name = str(path).removeprefix("configs/")
+    if (PRESETS_DIR / name).with_suffix(".yaml").is_file() or (PRESETS_DIR / name).is_file():
+        return preset_path(name)
+    raise ConfigError(
+        f"config file not found: {path} (nor a shipped preset of that name; `scns presets` lists them)"
+    )
 
 
 def _load_yaml_tree(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:

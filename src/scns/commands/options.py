@@ -144,7 +144,10 @@ def add_override_argument(parser: argparse.ArgumentParser, help: str) -> None:
 
 def add_run_arguments(parser: argparse.ArgumentParser, flags: tuple[Flag, ...] = RUN_FLAGS) -> None:
     """Add ``--config``, ``--set`` and the given config flags (all default to 'not given')."""
-    parser.add_argument("--config", help="YAML preset (see configs/); flags and --set override it")
+    parser.add_argument(
+        "--config",
+        help="a YAML file, or a shipped preset's name (`scns presets`, e.g. cifar100/resnet56-resnet20); flags and --set override it",
+    )
     add_override_argument(parser, "dotted config override, e.g. --set optim.lr=0.1 (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
     for flag in flags:

@@ -309,53 +309,59 @@ def gpu() -> list[Cell]:
     return legacy_negatives(merge_cells([teacher], dist, sup))
 
 
-PAPER_PAIRS = (
-    ("cifar100", "resnet32x4", "resnet8x4"),
-    ("cifar100", "wrn_40_2", "wrn_16_2"),
-    ("cifar100", "resnet56", "resnet20"),
-    ("cifar100", "vgg13", "vgg8"),
-    ("cifar100", "ResNet50", "MobileNetV2"),
-    ("cifar100", "resnet32x4", "ShuffleV2"),
-    ("tiny_imagenet", "ResNet18", "MobileNetV2"),
+#: The paper grid's pairs: shipped presets (``scns presets``), each with its teacher's preset
+#: ``<dataset>/teacher-<teacher>``; the schedule, batch, lr and K come from the presets alone.
+PAPER_PRESETS = (
+    "cifar100/resnet32x4-resnet8x4",
+    "cifar100/wrn_40_2-wrn_16_2",
+    "cifar100/resnet56-resnet20",
+    "cifar100/vgg13-vgg8",
+    "cifar100/ResNet50-MobileNetV2",
+    "cifar100/resnet32x4-ShuffleV2",
+    "tiny_imagenet/ResNet18-MobileNetV2",
 )
+
+#: Keys a preset holds that a grid sets itself: the run's name and teacher location, and the method.
+_GRID_OWNED_KEYS = ("train.name", "distill.teacher", "distill.method", "contrast.sampler")
+
+
+def preset_overrides(name: str) -> dict[str, Any]:
+    """The shipped preset ``name`` as dotted overrides: every key whose value differs from the
+    defaults, less the keys a grid sets itself (:data:`_GRID_OWNED_KEYS`)."""
+    from scns.config import Config
+
+    preset, defaults = Config.load(name).to_dict(), Config().to_dict()
+    return {
+        f"{section}.{key}": value
+        for section, values in preset.items()
+        for key, value in values.items()
+        if value != defaults[section][key] and f"{section}.{key}" not in _GRID_OWNED_KEYS
+    }
+
+
+def preset_pair(name: str) -> tuple[Cell, dict[str, Any]]:
+    """A distillation preset's teacher cell (from its teacher's preset) and its student base overrides."""
+    student = preset_overrides(name)
+    teacher_model = student["distill.teacher_model"]
+    folder = name.split("/")[0]
+    teacher = Cell(
+        name=f"{student['data.dataset']}-teacher-{teacher_model}",
+        settings=("teacher",),
+        method="teacher",
+        seed=0,
+        overrides={**preset_overrides(f"{folder}/teacher-{teacher_model}"), "train.seed": 0},
+    )
+    return teacher, student
 
 
 def paper() -> list[Cell]:
     """The full CRD schedule (240 epochs) for every preset pair, 3 seeds: for a multi-GPU user."""
-    crd = {
-        "data.batch_size": 64,
-        "optim.lr": 0.05,
-        "optim.schedule": "multistep",
-        "optim.milestones": [150, 180, 210],
-        "optim.weight_decay": 5e-4,
-        "train.epochs": 240,
-    }
     groups: list[list[Cell]] = []
-    for dataset, t, s in PAPER_PAIRS:
-        teacher = Cell(
-            name=f"{dataset}-teacher-{t}",
-            settings=("teacher",),
-            method="teacher",
-            seed=0,
-            overrides={**crd, "data.dataset": dataset, "model.name": t, "train.seed": 0},
-        )
-        lr = 0.01 if s in ("MobileNetV2", "ShuffleV2", "ShuffleV1") else 0.05
-        base = {
-            **crd,
-            "data.dataset": dataset,
-            "model.name": s,
-            "optim.lr": lr,
-            "contrast.negatives": 16384,
-            "contrast.top_k": 10,
-            "contrast.similarity": DISTILL_SIMILARITY,
-            "distill.teacher_model": t,
-        }
+    for name in PAPER_PRESETS:
+        teacher, base = preset_pair(name)
+        prefix = f"{base['data.dataset']}-{base['distill.teacher_model']}-{base['model.name']}"
         groups.append([teacher])
-        groups.append(
-            _with_sample_topk_options(
-                distill_cells(teacher, base, [0, 1, 2], 256, f"{dataset}-{t}-{s}"), 1024
-            )
-        )
+        groups.append(_with_sample_topk_options(distill_cells(teacher, base, [0, 1, 2], 256, prefix), 1024))
     return merge_cells(*groups)
 
 
@@ -601,31 +607,9 @@ def paper_lite() -> list[Cell]:
     teacher's 240 epochs (about 0.4 h) = about 7 GPU-hours, i.e. about 28 leases of 15 minutes at
     full use, or about 37 counting each lease's start-up (BENCHMARKS.md s. 8).
     """
-    crd = {
-        "data.dataset": "cifar100",
-        "data.batch_size": 64,
-        "optim.lr": 0.05,
-        "optim.schedule": "multistep",
-        "optim.milestones": [150, 180, 210],
-        "optim.weight_decay": 5e-4,
-        "train.epochs": 240,
-    }
-    teacher = Cell(
-        name="c100-teacher-resnet56",
-        settings=("teacher",),
-        method="teacher",
-        seed=0,
-        overrides={**crd, "model.name": "resnet56", "train.seed": 0},
-    )
-    base = {
-        **crd,
-        "model.name": "resnet20",
-        "train.objective": "distill",
-        "distill.teacher_model": "resnet56",
-        "contrast.negatives": 16384,
-        "contrast.top_k": 10,
-        "contrast.similarity": "wordnet+glove",
-    }
+    teacher, preset = preset_pair("cifar100/resnet56-resnet20")
+    teacher = replace(teacher, name="c100-teacher-resnet56")
+    base = {**preset, "contrast.similarity": "wordnet+glove"}
     arms = {"student": {"distill.method": "student"}, **{a: PILOT_ARMS[a] for a in PAPER_LITE_ARMS}}
     return [teacher, *arm_cells(arms, base, (0, 1, 2), "c100-resnet56-resnet20", "distill", teacher)]
 
