@@ -67,7 +67,7 @@ from scns.models.frozen import PLANS, freeze_for_inference
 from scns.train import checkpoint as ckpt
 from scns.train.engine import Trainer
 
-DEFAULT_PRESET = "configs/cifar100/resnet32x4-resnet8x4.yaml"
+DEFAULT_PRESET = "cifar100/resnet32x4-resnet8x4"  # a shipped preset (scns presets)
 PARTS = (
     "data",
     "student_fwd",
