@@ -7,8 +7,10 @@ Every pluggable family (models, samplers, losses, similarity sources, objectives
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from scns.errors import ScnsError
@@ -79,3 +81,13 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._factories)
+
+
+def import_submodules(package: str, path: Iterable[str]) -> list[str]:
+    """Import every module of ``package`` (its ``__path__``), so that each registers what it defines:
+    a new model family, sampler, loss or similarity source is one new file, named nowhere else.
+    Returns the imported module names."""
+    names = sorted(info.name for info in pkgutil.iter_modules(list(path)))
+    for name in names:
+        importlib.import_module(f"{package}.{name}")
+    return names

@@ -4,7 +4,6 @@
 ``(logits [B, num_classes], features [B, model.feature_dim])``; ``list_models()`` names them all.
 """
 
-from scns.models import mobilenetv2, resnet, resnet_imagenet, shufflenetv1, shufflenetv2, vgg, wrn  # noqa: F401
 from scns.models.base import ZooModel
 from scns.models.zoo import (
     MODELS,
@@ -14,6 +13,7 @@ from scns.models.zoo import (
     model_summary,
     register_model,
 )
+from scns.registry import import_submodules
 
 __all__ = [
     "MODELS",
@@ -24,3 +24,6 @@ __all__ = [
     "model_summary",
     "register_model",
 ]
+
+# every model family registers itself: a new family is one file in this package
+import_submodules(__name__, __path__)

@@ -4,6 +4,7 @@ Samplers (registry ``SAMPLERS``): "uniform", "class_topk", "sample_topk", "mixtu
 Negative transforms (registry ``NEGATIVE_TRANSFORMS``): "latent_mixup".
 """
 
+from scns.registry import import_submodules
 from scns.sampling.base import NegativeSampler, SamplerBase
 from scns.sampling.class_index import ClassIndex
 from scns.sampling.class_topk import ClassTopKSampler
@@ -28,3 +29,6 @@ __all__ = [
     "knn_other_class",
     "split_counts",
 ]
+
+# every module registers what it defines: a new one is one file in this package
+import_submodules(__name__, __path__)

@@ -35,6 +35,7 @@ Example::
     top_k(sim, 1)                                                # tensor([[1], [0], [0]])
 """
 
+from scns.registry import import_submodules
 from scns.similarity.api import class_similarity, load_similarity
 from scns.similarity.bank import bank_class_similarity
 from scns.similarity.base import (
@@ -49,7 +50,12 @@ from scns.similarity.base import (
     topk_weights,
 )
 from scns.similarity.cache import SimilarityCache, cache_key, default_cache_dir
+from scns.similarity.confusion import confusion_similarity, soft_confusion_similarity
 from scns.similarity.context import imageset_context
+from scns.similarity.glove import WordVectors
+from scns.similarity.hierarchy import hierarchy_similarity
+from scns.similarity.model_outputs import collect_outputs, model_similarity
+from scns.similarity.prototypes import class_prototypes, prototype_similarity
 from scns.similarity.registry import (
     SIMILARITY_SOURCES,
     SimilaritySource,
@@ -58,15 +64,7 @@ from scns.similarity.registry import (
     register_source,
     spec_help,
 )
-
-# Imported for their registrations.
-from scns.similarity import confusion, glove, hierarchy, prototypes, teacher, text, wordnet  # noqa: E402, F401  isort: skip
-from scns.similarity.confusion import confusion_similarity, soft_confusion_similarity  # noqa: E402
-from scns.similarity.glove import WordVectors  # noqa: E402
-from scns.similarity.hierarchy import hierarchy_similarity  # noqa: E402
-from scns.similarity.model_outputs import collect_outputs, model_similarity  # noqa: E402
-from scns.similarity.prototypes import class_prototypes, prototype_similarity  # noqa: E402
-from scns.similarity.spec import (  # noqa: E402
+from scns.similarity.spec import (
     DYNAMIC_SOURCES,
     SimilaritySpec,
     SimilarityTerm,
@@ -111,3 +109,6 @@ __all__ = [
     "topk_tie_stats",
     "topk_weights",
 ]
+
+# every source module registers itself: a new source is one file in this package
+import_submodules(__name__, __path__)
