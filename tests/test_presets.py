@@ -94,3 +94,26 @@ def test_presets_command_lists_every_preset(capsys):
     assert main(["presets"]) == 0
     listed = capsys.readouterr().out
     assert all(name in listed for name in preset_names())
+
+
+def test_a_closed_pipe_ends_a_listing_quietly():
+    # `scns presets | grep -q NAME`: the reader may leave before scns has written; scns must then
+    # exit 0 without an error line (here the pipe's only reader is gone before anything is written)
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        writer = subprocess.run(
+            [sys.executable, "-c", "import sys; from scns.cli import main; sys.exit(main(['presets']))"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert writer.returncode == 0, writer.stderr
+    assert writer.stderr == ""
