@@ -12,6 +12,7 @@ Sources (``SIMILARITY_SOURCES``; a spec ``NAME[:ARG]`` builds one):
 * ``hierarchy[:TIEBREAK]``: 1 within a coarse group, 0 across, ties broken by another source.
 * ``teacher:prototypes|confusion``: in distillation, the loaded teacher's class prototypes or
   soft-label confusion on the training set (no extra run).
+* ``random[:seed=N]``: a seeded random matrix, the control for the semantic sources.
 * ``bank`` (dynamic, training only): cosine of the memory bank's class means, each epoch.
 
 Composite specs (:mod:`scns.similarity.spec`): ``wordnet+glove`` orders by WordNet and breaks its
