@@ -480,6 +480,13 @@ PILOT_ARMS: dict[str, dict[str, Any]] = {
         "contrast.sampler": "class_topk",
         "contrast.negatives": 1024,
     },
+    # informational, not a candidate: the same top-10 machinery over randomly chosen classes (its
+    # logged top-k share counts those random classes, so it reads 1 by construction)
+    "crd+kd class_topk random (control)": {
+        "distill.method": "crd+kd",
+        "contrast.sampler": "class_topk",
+        "contrast.similarity": "random",
+    },
 }
 
 
