@@ -59,7 +59,6 @@ def run_training(
     """Start (or with ``--resume``, continue) a run from parsed arguments; print its summary."""
     from scns.train import distributed as ddp
     from scns.train.engine import Trainer
-    from scns.train.validate import validate_config
 
     if args.resume:
         trainer = Trainer.resume(args.resume, resume_overrides(args, flags, fixed))
@@ -81,8 +80,7 @@ def run_training(
         config = config_from_args(args, flags)
         if fixed:
             config = config.with_overrides(fixed)
-        validate_config(config)
-        trainer = Trainer.create(config)
+        trainer = Trainer.create(config)  # validates and fills the setting's defaults
     with ddp.session() as session:  # orderly DDP shutdown on success, error, Ctrl-C and SIGTERM
         session.release_on_exit(trainer.release_distributed)
         summary = trainer.fit()

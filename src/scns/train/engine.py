@@ -294,9 +294,9 @@ class Trainer:
             ConfigError: ``run_dir`` already holds a run (use :meth:`resume`).
             RunDirError: the directory cannot be created or written.
         """
-        from scns.train.validate import pin_teacher, resolve_config
+        from scns.train.validate import resolve_config
 
-        config = resolve_config(pin_teacher(config))
+        config = resolve_config(config)
         writer = _is_rank_zero()
         if run_dir is None:
             out_dir = Path(config.train.out_dir)
@@ -342,7 +342,7 @@ class Trainer:
 
         Takes the run's lock (rank 0 only), held until :meth:`fit` stops or :meth:`release`.
         """
-        from scns.train.validate import fill_defaults, pin_teacher, resolve_config, resume_changes
+        from scns.train.validate import fill_defaults, resolve_config, resume_changes
 
         run_dir = Path(run_dir)
         files = RunDir(run_dir)
@@ -356,9 +356,8 @@ class Trainer:
             # the options the caller changes, compared before defaults are filled in (a filled default
             # moves with them, and a config.yaml written before filling holds None)
             changes = resume_changes(stored, stored.with_overrides(overrides or []))
-            config = resolve_config(stored.with_overrides(overrides or []), check_teacher=False)
+            config = resolve_config(stored.with_overrides(overrides or []))
             base = fill_defaults(stored)
-            config = resolve_config(pin_teacher(config))
             epochs_done = 0
             if files.last_checkpoint.is_file():
                 epochs_done = int(ckpt.load_checkpoint(files.last_checkpoint, map_location="cpu")["epoch"])

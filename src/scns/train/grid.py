@@ -163,11 +163,9 @@ def _run_cell(cell: Cell, run_dir: Path, runs_dir: Path, extra: dict[str, Any]) 
         trainer = Trainer.resume(run_dir, resume_overrides)
     else:
         config = cell_config(cell, runs_dir, extra)
-        validate_config(config)
         run_dir.mkdir(parents=True, exist_ok=True)
         files.cell.write_text(json.dumps(asdict(cell), indent=2))
-        trainer = Trainer.create(config, run_dir)
-    validate_config(trainer.config)
+        trainer = Trainer.create(config, run_dir)  # create and resume validate the config
     trainer.fit()
     files.error.unlink(missing_ok=True)
 

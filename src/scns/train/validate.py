@@ -91,12 +91,17 @@ def validate_config(config: Config, check_teacher: bool = True) -> None:
 
 
 def resolve_config(config: Config, check_teacher: bool = True) -> Config:
-    """The one resolution step every run goes through: ``config`` validated (:func:`validate_config`)
-    and every setting-dependent default it leaves ``None`` filled in
+    """The one resolution step every run goes through: ``config`` validated (:func:`validate_config`),
+    its distillation teacher pinned (:func:`pin_teacher`, with ``check_teacher``), and every
+    setting-dependent default it leaves ``None`` filled in
     (:func:`scns.objectives.build.resolved_defaults`), so the run's ``config.yaml`` records the values
     it runs with. Idempotent: resolving a resolved config changes nothing.
     """
-    validate_config(config, check_teacher=check_teacher)
+    validate_config(config, check_teacher=False)  # the options first: cheap, and what users fix most
+    if check_teacher:
+        config = pin_teacher(config)
+        validate_data_dir(config)
+        validate_teacher(config)
     return fill_defaults(config)
 
 
