@@ -250,3 +250,23 @@ def test_prefilled_bank_similarity_drives_class_topk_from_epoch_0() -> None:
     expected = bank_class_similarity(z, labels, 6).topk(2, dim=1).indices
     kept = term.negatives.sampler.weights > 0
     assert all(set(torch.nonzero(kept[c]).flatten().tolist()) == set(expected[c].tolist()) for c in range(6))
+
+
+def test_a_similarity_matrix_gives_the_top_k_share_like_a_named_source() -> None:
+    # the share of negatives from each anchor's top-k classes is logged whether the similarity came
+    # as a source name or as a [C, C] tensor; uniform negatives land in the one nearest class (no ties
+    # at k = 1 in this matrix) 1 / (C - 1) of the time
+    labels = _labels()
+    term = scns.ContrastiveNegatives(
+        labels, dim=D, similarity=_similarity(), sampler="uniform", top_k=1, negatives=4000
+    )
+    z, y, idx = _batch(0)
+    term(z, y, idx, generator=torch.Generator().manual_seed(0))
+    share = float(term.last_stats["topk_share"])
+    # 40,000 draws, p = 1/5: binomial standard error 0.002; stated tolerance 5 standard errors
+    assert abs(share - 1 / (C - 1)) < 5 * math.sqrt(0.2 * 0.8 / 40_000)
+    topk = scns.ContrastiveNegatives(
+        labels, dim=D, similarity=_similarity(), sampler="class_topk", top_k=1, negatives=64
+    )
+    topk(z, y, idx)
+    assert float(topk.last_stats["topk_share"]) == 1.0

@@ -74,7 +74,7 @@ class ContrastiveNegatives(nn.Module):
             :class:`scns.MemoryBank`).
         last_stats: detached scalars of the last call (``diagnose=True``): ``neg_sim`` and ``pos_sim``
             (mean anchor-negative / anchor-positive cosine), ``topk_share`` when a similarity
-            source is named, ... (see :meth:`NegativeSource.diagnostics`).
+            is given (a source name or a [C, C] matrix), ... (see :meth:`NegativeSource.diagnostics`).
         diagnose: set False to skip the per-call statistics.
     """
 

@@ -111,16 +111,22 @@ def build_negatives(
         labels,
         contrast.negatives,
         similarity=similarity,
-        share_top_k=share_top_k(contrast),
+        share_top_k=share_top_k(
+            contrast, has_similarity=similarity is not None or dynamic_similarity is not None
+        ),
         log_negatives=contrast.log_negatives,
         proposal_beta=contrast.proposal_beta,
         dynamic_similarity=dynamic_similarity,
     )
 
 
-def share_top_k(contrast: ContrastConfig) -> int | None:
-    """How many most similar classes the logged top-k share counts (None: no share is logged)."""
-    if not contrast.similarity:
+def share_top_k(contrast: ContrastConfig, has_similarity: bool | None = None) -> int | None:
+    """How many most similar classes the logged top-k share counts (None: no share is logged).
+
+    ``has_similarity``: whether a class similarity is at hand (default: a source is named in
+    ``contrast.similarity``; a caller holding a matrix, such as the Python API, says True).
+    """
+    if not (bool(contrast.similarity) if has_similarity is None else has_similarity):
         return None
     if contrast.share_top_k is not None:
         return contrast.share_top_k
