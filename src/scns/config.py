@@ -391,9 +391,13 @@ def preset_names() -> list[str]:
     )
 
 
+def _preset_file(name: str) -> Path:
+    return PRESETS_DIR / (name if name.endswith(".yaml") else f"{name}.yaml")
+
+
 def preset_path(name: str) -> Path:
     """The file of the shipped preset ``name`` (``cifar100/resnet56-resnet20``, ``.yaml`` optional)."""
-    path = PRESETS_DIR / (name if name.endswith(".yaml") else f"{name}.yaml")
+    path = _preset_file(name)
     if not path.is_file():
         raise ConfigError(f"no preset named '{name}'. Shipped presets: {', '.join(preset_names())}")
     return path
@@ -404,9 +408,9 @@ def resolve_config_path(path: str | Path) -> Path:
     candidate = Path(path).expanduser()
     if candidate.is_file():
         return candidate
-    name = str(path).removeprefix("configs/")
-    if (PRESETS_DIR / name).with_suffix(".yaml").is_file() or (PRESETS_DIR / name).is_file():
-        return preset_path(name)
+    preset = _preset_file(str(path).removeprefix("configs/"))
+    if preset.is_file():
+        return preset
     raise ConfigError(
         f"config file not found: {path} (nor a shipped preset of that name; `scns presets` lists them)"
     )

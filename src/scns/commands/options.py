@@ -68,9 +68,9 @@ def setting_defaults_help() -> dict[str, str]:
     }
 
 
-def schema_flags(sections: tuple[str, ...], exclude: tuple[str, ...] = ()) -> tuple[Flag, ...]:
+def schema_flags(sections: tuple[str, ...]) -> tuple[Flag, ...]:
     """The CLI flags declared in the config schema (``scns.config.option(..., flag=...)``) of
-    ``sections``, in schema order, minus the keys in ``exclude``.
+    ``sections``, in schema order.
 
     The flag's type comes from the field's annotation (``X | None`` -> X, ``tuple[X, ...]`` -> X with
     ``nargs``), a boolean flag stores True (``--no-...``: False), and the help ends with the default:
@@ -85,7 +85,7 @@ def schema_flags(sections: tuple[str, ...], exclude: tuple[str, ...] = ()) -> tu
         for f in fields(section_cls):
             flag = f.metadata.get("flag")
             key = f"{section}.{f.name}"
-            if flag is None or key in exclude:
+            if flag is None:
                 continue
             hint = _without_none(hints[f.name])
             choices = (
@@ -127,10 +127,19 @@ SKIP_NEAREST_FLAG = Flag(
     type=float,
 )
 
-RUN_FLAGS: tuple[Flag, ...] = schema_flags(("data", "model", "optim", "train"), exclude=("train.objective",))
-CONTRAST_FLAGS: tuple[Flag, ...] = schema_flags(("contrast",)) + (SKIP_NEAREST_FLAG,)
-DISTILL_FLAGS: tuple[Flag, ...] = (STUDENT_FLAG,) + schema_flags(("distill",))
-OBJECTIVE_FLAG = next(f for f in schema_flags(("train",)) if f.key == "train.objective")
+_SCHEMA_FLAGS = schema_flags(("data", "model", "optim", "train", "contrast", "distill"))
+OBJECTIVE_FLAG = next(f for f in _SCHEMA_FLAGS if f.key == "train.objective")
+RUN_FLAGS: tuple[Flag, ...] = tuple(
+    f
+    for f in _SCHEMA_FLAGS
+    if f.key.split(".")[0] in ("data", "model", "optim", "train") and f is not OBJECTIVE_FLAG
+)
+CONTRAST_FLAGS: tuple[Flag, ...] = tuple(f for f in _SCHEMA_FLAGS if f.key.startswith("contrast.")) + (
+    SKIP_NEAREST_FLAG,
+)
+DISTILL_FLAGS: tuple[Flag, ...] = (STUDENT_FLAG,) + tuple(
+    f for f in _SCHEMA_FLAGS if f.key.startswith("distill.")
+)
 TRAIN_FLAGS = RUN_FLAGS + CONTRAST_FLAGS + (OBJECTIVE_FLAG,)
 DISTILL_COMMAND_FLAGS = tuple(f for f in RUN_FLAGS if f.flag != "--model") + CONTRAST_FLAGS + DISTILL_FLAGS
 

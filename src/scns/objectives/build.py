@@ -76,8 +76,9 @@ def resolved_defaults(config: Config) -> dict[str, Any]:
                 filled[f"contrast.{name}"] = contrast_option(config, name)
         if contrast.sampler is None:
             filled["contrast.sampler"] = configured.configured_name(contrast)
-        if contrast.share_top_k is None and share_top_k(contrast) is not None:
-            filled["contrast.share_top_k"] = share_top_k(contrast)
+        share = share_top_k(contrast)
+        if contrast.share_top_k is None and share is not None:
+            filled["contrast.share_top_k"] = share
     return filled
 
 

@@ -355,8 +355,9 @@ class Trainer:
             stored = Config.load(files.config)
             # the options the caller changes, compared before defaults are filled in (a filled default
             # moves with them, and a config.yaml written before filling holds None)
-            changes = resume_changes(stored, stored.with_overrides(overrides or []))
-            config = resolve_config(stored.with_overrides(overrides or []))
+            requested = stored.with_overrides(overrides or [])
+            changes = resume_changes(stored, requested)
+            config = resolve_config(requested)
             base = fill_defaults(stored)
             epochs_done = 0
             if files.last_checkpoint.is_file():
