@@ -8,14 +8,18 @@ import dataclasses
 import pytest
 
 from scns.commands.options import (
-    DISTILL_COMMAND_FLAGS,
-    TRAIN_FLAGS,
+    Flag,
     add_run_arguments,
     config_from_args,
+    distill_command_flags,
     registry_choices,
+    train_flags,
 )
 from scns.config import Config
 from scns.sampling.configured import common_key_choices
+
+TRAIN_FLAGS = train_flags()
+DISTILL_COMMAND_FLAGS = distill_command_flags()
 
 
 def declared_flags() -> dict[str, str]:
@@ -94,3 +98,29 @@ def test_choices_come_from_where_the_values_are_defined():
         assert choices[key] == values
     with pytest.raises(SystemExit):
         parser(TRAIN_FLAGS).parse_args(["--weighting", "sigmoid"])
+
+
+def test_building_the_cli_parser_does_not_import_torch():
+    """`scns --version`, `scns --help` and the light commands stay instant: the run commands' flags
+    (whose choices come from the registries, which import torch) are added only when parsed."""
+    import subprocess
+    import sys
+
+    code = "import sys, scns.cli; scns.cli.build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(("command", "flags"), [("train", train_flags), ("distill", distill_command_flags)])
+def test_deferred_command_flags_appear_in_help_and_parse(command, flags, capsys):
+    from scns.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([command, "--help"])
+    assert exit_info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    for flag in flags() + (Flag("--resume", "", ""),):
+        assert flag.flag in help_text, flag.flag
+    assert "(uniform | softmax)" in help_text  # --weighting lists its choices
+    args = build_parser().parse_args([command, "--lr", "0.2", "--weighting", "softmax"])
+    assert args.optim__lr == 0.2 and args.contrast__weighting == "softmax"

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from scns import __version__
+from scns.commands.options import DeferredParser
 from scns.errors import ScnsError
 
 COMMAND_MODULES = (
@@ -41,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Semantically conditioned negative sampling for contrastive learning and distillation.",
     )
     parser.add_argument("--version", action="version", version=f"scns {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # sub-commands' arguments may be added on first use (DeferredParser): no command pays for another's
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=DeferredParser)
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"scns.commands.{name}")
         module.add_parser(subparsers)

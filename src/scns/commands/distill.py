@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from scns.commands.options import DISTILL_COMMAND_FLAGS, add_run_arguments
+from scns.commands.options import add_run_arguments, distill_command_flags
 from scns.commands.train import run_training
 
 
@@ -18,11 +18,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "      --sampler class_topk --similarity wordnet --top-k 10"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        populate=lambda p: add_run_arguments(
+            p, distill_command_flags(), resumable=True
+        ),  # see DeferredParser
     )
-    add_run_arguments(parser, DISTILL_COMMAND_FLAGS)
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_training(args, DISTILL_COMMAND_FLAGS, fixed={"train.objective": "distill"})
+    return run_training(args, distill_command_flags(), fixed={"train.objective": "distill"})

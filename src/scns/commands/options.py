@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
 from scns.config import Config
-from scns.sampling.configured import common_key_choices
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ def schema_flags(sections: tuple[str, ...]) -> tuple[Flag, ...]:
     ``nargs``), a boolean flag stores True (``--no-...``: False), and the help ends with the default:
     the schema's, or for the options left ``None`` the setting's (from the tables that define it).
     """
+    from scns.sampling.configured import common_key_choices
+
     choices_from_registry = registry_choices()
     setting_help = setting_defaults_help()
     out: list[Flag] = []
@@ -127,21 +130,69 @@ SKIP_NEAREST_FLAG = Flag(
     type=float,
 )
 
-_SCHEMA_FLAGS = schema_flags(("data", "model", "optim", "train", "contrast", "distill"))
-OBJECTIVE_FLAG = next(f for f in _SCHEMA_FLAGS if f.key == "train.objective")
-RUN_FLAGS: tuple[Flag, ...] = tuple(
-    f
-    for f in _SCHEMA_FLAGS
-    if f.key.split(".")[0] in ("data", "model", "optim", "train") and f is not OBJECTIVE_FLAG
-)
-CONTRAST_FLAGS: tuple[Flag, ...] = tuple(f for f in _SCHEMA_FLAGS if f.key.startswith("contrast.")) + (
-    SKIP_NEAREST_FLAG,
-)
-DISTILL_FLAGS: tuple[Flag, ...] = (STUDENT_FLAG,) + tuple(
-    f for f in _SCHEMA_FLAGS if f.key.startswith("distill.")
-)
-TRAIN_FLAGS = RUN_FLAGS + CONTRAST_FLAGS + (OBJECTIVE_FLAG,)
-DISTILL_COMMAND_FLAGS = tuple(f for f in RUN_FLAGS if f.flag != "--model") + CONTRAST_FLAGS + DISTILL_FLAGS
+
+@functools.cache
+def _run_schema_flags() -> tuple[Flag, ...]:
+    return schema_flags(("data", "model", "optim", "train", "contrast", "distill"))
+
+
+def run_flags() -> tuple[Flag, ...]:
+    """The flags shared by every command that starts a run: data, model, optimiser, training."""
+    return tuple(
+        f
+        for f in _run_schema_flags()
+        if f.key.split(".")[0] in ("data", "model", "optim", "train") and f.key != "train.objective"
+    )
+
+
+def contrast_flags() -> tuple[Flag, ...]:
+    """The contrastive term's flags (sampler, similarity, bank, loss, schedules)."""
+    return tuple(f for f in _run_schema_flags() if f.key.startswith("contrast.")) + (SKIP_NEAREST_FLAG,)
+
+
+def train_flags() -> tuple[Flag, ...]:
+    """``scns train``'s config flags."""
+    objective = next(f for f in _run_schema_flags() if f.key == "train.objective")
+    return run_flags() + contrast_flags() + (objective,)
+
+
+def distill_command_flags() -> tuple[Flag, ...]:
+    """``scns distill``'s config flags: ``--student`` names the model, the objective is fixed."""
+    distill = tuple(f for f in _run_schema_flags() if f.key.startswith("distill."))
+    return tuple(f for f in run_flags() if f.flag != "--model") + contrast_flags() + (STUDENT_FLAG,) + distill
+
+
+class DeferredParser(argparse.ArgumentParser):
+    """A sub-command's parser whose arguments are added on first use (parsing or help).
+
+    The run commands' flags list their allowed values from the registries, which import torch;
+    deferring them keeps ``scns --version``, ``scns --help`` and the light commands free of that
+    import, while the command being parsed gets every flag, choice refusal and help line.
+    ``populate(parser)`` adds the arguments; it runs at most once.
+    """
+
+    def __init__(
+        self, *args: Any, populate: Callable[[argparse.ArgumentParser], None] | None = None, **kwargs: Any
+    ):
+        super().__init__(*args, **kwargs)
+        self._populate = populate
+
+    def _ensure_populated(self) -> None:
+        populate, self._populate = self._populate, None
+        if populate is not None:
+            populate(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._ensure_populated()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._ensure_populated()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._ensure_populated()
+        return super().format_usage()
 
 
 def add_override_argument(parser: argparse.ArgumentParser, help: str) -> None:
@@ -151,8 +202,11 @@ def add_override_argument(parser: argparse.ArgumentParser, help: str) -> None:
     )
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, flags: tuple[Flag, ...] = RUN_FLAGS) -> None:
-    """Add ``--config``, ``--set`` and the given config flags (all default to 'not given')."""
+def add_run_arguments(
+    parser: argparse.ArgumentParser, flags: tuple[Flag, ...], resumable: bool = False
+) -> None:
+    """Add ``--config``, ``--set``, the given config flags (all default to 'not given') and, when
+    ``resumable``, ``--resume RUN_DIR``."""
     parser.add_argument(
         "--config",
         help="a YAML file, or a shipped preset's name (`scns presets`, e.g. cifar100/resnet56-resnet20); flags and --set override it",
@@ -173,11 +227,11 @@ def add_run_arguments(parser: argparse.ArgumentParser, flags: tuple[Flag, ...] =
             if flag.choices:
                 kwargs["choices"] = flag.choices
         parser.add_argument(flag.flag, **kwargs)
+    if resumable:
+        parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
 
 
-def config_from_args(
-    args: argparse.Namespace, flags: tuple[Flag, ...] = RUN_FLAGS, base: Config | None = None
-) -> Config:
+def config_from_args(args: argparse.Namespace, flags: tuple[Flag, ...], base: Config | None = None) -> Config:
     """Defaults <- ``--config`` <- flags given <- ``--set`` overrides; data_dir falls back to $SCNS_DATA_DIR."""
     config = base or (Config.load(args.config) if getattr(args, "config", None) else Config())
     given = {f.key: getattr(args, f.key.replace(".", "__")) for f in flags}

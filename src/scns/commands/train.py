@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from scns.commands.options import TRAIN_FLAGS, Flag, add_run_arguments, config_from_args
+from scns.commands.options import Flag, add_run_arguments, config_from_args, train_flags
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,14 +22,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "--top-k 3 --negatives 4096 --latent-mixup 256"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        populate=lambda p: add_run_arguments(p, train_flags(), resumable=True),  # see DeferredParser
     )
-    add_run_arguments(parser, TRAIN_FLAGS)
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
-    parser.set_defaults(run=run, flags=TRAIN_FLAGS)
+    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_training(args, args.flags)
+    return run_training(args, train_flags())
 
 
 def resume_overrides(
