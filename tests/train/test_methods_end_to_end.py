@@ -72,6 +72,36 @@ def test_class_topk_from_teacher_prototypes(tmp_path, teacher_run):
     assert last_record(tmp_path / "run")["train_topk_share"] == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize(("cap", "per_epoch"), [(None, None), (3, 3)])
+def test_teacher_mode_decision_counts_the_steps_the_run_takes(
+    tmp_path, teacher_run, monkeypatch, cap, per_epoch
+):
+    """``auto`` compiles the teacher only for runs long enough to repay it: the count it is given is
+    epochs x steps per epoch, capped by train.max_steps_per_epoch like the training loop."""
+    import scns.train.setup as setup
+
+    seen = []
+    real = setup.freeze_for_inference
+    monkeypatch.setattr(
+        setup,
+        "freeze_for_inference",
+        lambda net, device, mode, expected_calls: seen.append(expected_calls) or real(net, device, mode),
+    )
+    config = digits_config(
+        **{
+            "train.objective": "distill",
+            "distill.teacher": str(teacher_run),
+            "distill.method": "kd",
+            "train.epochs": 5,
+            "train.max_steps_per_epoch": cap,
+        }
+    )
+    trainer = Trainer.create(config, tmp_path / "run")
+    trainer.build()
+    assert seen == [5 * (per_epoch or trainer.steps_per_epoch)]
+    assert trainer.steps_per_epoch == (per_epoch or len(trainer.loader))
+
+
 @pytest.mark.parametrize("method", ["student", "kd", "crd", "crd+kd"])
 def test_distill_methods_two_epochs(tmp_path, teacher_run, method):
     config = digits_config(

@@ -44,7 +44,7 @@ from scns.train import checkpoint as ckpt
 from scns.train import distributed as ddp
 from scns.train.loggers import open_loggers
 from scns.train.metrics import MeanMeter, SampledMeter, topk_correct
-from scns.train.schedule import lr_at
+from scns.train.schedule import lr_at, steps_per_epoch
 
 #: Per-epoch metric keys that describe the machine and its load rather than the run's arithmetic
 #: (a resumed run reproduces every other key exactly).
@@ -455,9 +455,7 @@ class Trainer:
             if (on_cuda and cfg.train.amp)
             else contextlib.nullcontext()
         )
-        self.steps_per_epoch = len(self.loader)
-        if cfg.train.max_steps_per_epoch:
-            self.steps_per_epoch = min(self.steps_per_epoch, cfg.train.max_steps_per_epoch)
+        self.steps_per_epoch = steps_per_epoch(len(self.loader), cfg.train.max_steps_per_epoch)
         resume_from = self._resume_from
         if resume_from is not None and resume_from.is_file():
             self._restore(ckpt.load_checkpoint(resume_from, map_location=self.device))

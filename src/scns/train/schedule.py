@@ -10,6 +10,11 @@ from scns.config import ConfigError, OptimConfig
 SCHEDULES = ("multistep", "cosine", "onecycle", "constant")
 
 
+def steps_per_epoch(batches: int, max_steps_per_epoch: int | None) -> int:
+    """Optimiser steps an epoch takes: the loader's ``batches``, capped by ``train.max_steps_per_epoch``."""
+    return min(batches, max_steps_per_epoch) if max_steps_per_epoch else batches
+
+
 def lr_at(step: int, steps_per_epoch: int, epochs: int, optim: OptimConfig) -> float:
     """Learning rate for global ``step`` (0-based) of a run of ``epochs`` x ``steps_per_epoch`` steps.
 

@@ -20,6 +20,7 @@ from scns.objectives import Objective, build_objective
 from scns.objectives.build import contrast_weight, needs_features, needs_similarity
 from scns.objectives.negatives import DynamicSimilarity
 from scns.train.checkpoint import CheckpointError, load_trained_model
+from scns.train.schedule import steps_per_epoch
 
 
 def load_teacher(
@@ -124,7 +125,8 @@ def make_objective(config: Config, model: nn.Module, train_set: ImageSet, device
     if distill:
         teacher, _ = load_teacher(config, train_set, device)
         # every training step calls the teacher once (the bank prefill adds one pass; not counted)
-        steps = config.train.epochs * max(1, len(train_set) // config.data.batch_size)
+        batches = max(1, len(train_set) // config.data.batch_size)
+        steps = config.train.epochs * steps_per_epoch(batches, config.train.max_steps_per_epoch)
         teacher = freeze_for_inference(teacher, device, config.distill.teacher_mode, expected_calls=steps)
     labels = train_set.labels.to(device)
     similarity, dynamic = None, None
