@@ -47,6 +47,19 @@ def validate_config(config: Config, check_teacher: bool = True) -> None:
     checkpoint and requiring a data directory, for a config whose teacher is still to be trained
     (a grid checks every cell before its first run; it checks the data directory itself).
     """
+    validate_options(config)
+    if check_teacher:
+        validate_files(config)
+
+
+def validate_files(config: Config) -> None:
+    """The checks that read files: the data directory is given, and the teacher checkpoint fits."""
+    validate_data_dir(config)
+    validate_teacher(config)
+
+
+def validate_options(config: Config) -> None:
+    """The checks of the options alone (no file is read): names, ranges, combinations."""
     from scns.data import get_spec
     from scns.models import MODELS
 
@@ -85,9 +98,6 @@ def validate_config(config: Config, check_teacher: bool = True) -> None:
     if any(m <= 0 for m in optim.milestones):
         raise ConfigError(f"optim.milestones must be positive epochs, got {list(optim.milestones)}")
     validate_method(config)
-    if check_teacher:
-        validate_data_dir(config)
-        validate_teacher(config)
 
 
 def resolve_config(config: Config, check_teacher: bool = True) -> Config:
@@ -97,11 +107,10 @@ def resolve_config(config: Config, check_teacher: bool = True) -> Config:
     (:func:`scns.objectives.build.resolved_defaults`), so the run's ``config.yaml`` records the values
     it runs with. Idempotent: resolving a resolved config changes nothing.
     """
-    validate_config(config, check_teacher=False)  # the options first: cheap, and what users fix most
+    validate_options(config)  # the options first: cheap, and what users fix most
     if check_teacher:
         config = pin_teacher(config)
-        validate_data_dir(config)
-        validate_teacher(config)
+        validate_files(config)
     return fill_defaults(config)
 
 
