@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from scns.sampling.class_index import ClassIndex, uniform_below
+from scns.sampling.class_index import ClassIndex, alias_table, uniform_below
 
 
 def test_csr_matches_loop_reference(unequal_labels: torch.Tensor) -> None:
@@ -86,3 +86,38 @@ def test_the_goodness_of_fit_check_has_power(unequal_labels: torch.Tensor, asser
     )
     with pytest.raises(AssertionError, match="p-value"):
         assert_fits(ids, (other / other.sum()).numpy())
+
+
+def _alias_probabilities(threshold: torch.Tensor, alias: torch.Tensor) -> torch.Tensor:
+    """Each item's probability under a uniform column pick, by a loop over the columns."""
+    probs = [0.0] * threshold.numel()
+    for column, (t, other) in enumerate(zip(threshold.tolist(), alias.tolist(), strict=True)):
+        probs[column] += t / threshold.numel()
+        probs[other] += (1 - t) / threshold.numel()
+    return torch.tensor(probs, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_alias_table_reproduces_the_weights(seed: int) -> None:
+    """The closed-form Vose construction against the weights it encodes (a loop over columns):
+    random sizes, zeros, equal weights, and weights spanning 20 orders of magnitude."""
+    g = torch.Generator().manual_seed(seed)
+    size = int(torch.randint(1, 300, (1,), generator=g))
+    kind = seed % 4
+    if kind == 0:
+        weights = torch.rand(size, generator=g, dtype=torch.float64) ** 3
+        weights[torch.rand(size, generator=g) < 0.2] = 0.0
+    elif kind == 1:
+        weights = torch.full((size,), 0.3, dtype=torch.float64)
+    elif kind == 2:
+        weights = torch.exp(torch.randn(size, generator=g, dtype=torch.float64) * 10)
+    else:  # a few blocks of equal weights, as a class_topk candidate list has
+        weights = torch.rand(5, generator=g, dtype=torch.float64).repeat_interleave(size // 5 + 1)
+    if weights.sum() == 0:
+        weights[0] = 1.0
+    threshold, alias = alias_table(weights)
+    assert threshold.min() >= 0 and threshold.max() <= 1
+    assert alias.min() >= 0 and alias.max() < weights.numel()
+    target = weights / weights.sum()
+    assert torch.allclose(_alias_probabilities(threshold, alias), target, rtol=1e-9, atol=1e-13)
+    assert bool((weights[alias[threshold < 1]] > 0).all())  # a column is topped up by a real item

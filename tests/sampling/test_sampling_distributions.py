@@ -57,8 +57,14 @@ def test_uniform_sampler_distribution(unequal_labels: torch.Tensor, anchor_class
 
 @pytest.mark.parametrize(
     "weighting, temperature, max_list_size",
-    [("uniform", 1.0, 2**23), ("uniform", 1.0, 0), ("softmax", 0.2, 2**23), ("softmax", 5.0, 2**23)],
-    ids=["uniform-lists", "uniform-alias", "softmax-T0.2", "softmax-T5"],
+    [
+        ("uniform", 1.0, 2**23),
+        ("uniform", 1.0, 0),
+        ("softmax", 0.2, 2**23),
+        ("softmax", 5.0, 2**23),
+        ("softmax", 0.2, 0),
+    ],
+    ids=["uniform-lists", "uniform-cdf", "softmax-T0.2-alias", "softmax-T5-alias", "softmax-T0.2-cdf"],
 )
 @pytest.mark.parametrize("anchor_class", [0, 4])
 def test_class_topk_distribution(
@@ -79,7 +85,10 @@ def test_class_topk_distribution(
         temperature=temperature,
         max_list_size=max_list_size,
     )
-    assert (sampler._list is not None) == (max_list_size > 0 and weighting == "uniform")
+    assert (sampler._list is not None) == (max_list_size > 0)  # candidate lists, or inverse CDF
+    assert (sampler._list is not None and sampler._pairs is not None) == (
+        max_list_size > 0 and weighting == "softmax"
+    )  # unequal candidates: an alias table over the list
     ids = _draw(sampler, unequal_labels, anchor_class, seed=7)
     ref = _reference_class_topk(unequal_labels.numpy(), sim.numpy(), anchor_class, 3, weighting, temperature)
     assert_fits(ids, ref)
@@ -111,3 +120,23 @@ def test_mixture_distribution_is_the_weighted_mix(unequal_labels: torch.Tensor, 
     assert_fits(ids[:, :n_u], uniform_ref)  # columns are grouped by component
     assert_fits(ids[:, n_u:], topk_ref)
     assert_fits(ids, (n_u * uniform_ref + n_t * topk_ref) / DRAWS[1])
+
+
+@pytest.mark.parametrize("max_list_size", [2**23, 0], ids=["lists-alias", "cdf"])
+def test_class_topk_shared_ties_distribution(
+    unequal_labels: torch.Tensor, max_list_size: int, assert_fits
+) -> None:
+    """Classes tied at the k-th place share its weight (1/2 each here), so a row's candidates are not
+    equally likely even with uniform weighting: the candidate list needs its alias table."""
+    anchor = 0
+    sim = torch.zeros(7, 7, dtype=torch.float64)
+    sim[anchor, 3] = sim[3, anchor] = 1.0  # class 3 first; 1, 4, 5, 6 (and empty 2) tie for 1 place
+    sampler = ClassTopKSampler(unequal_labels, sim, top_k=2, max_list_size=max_list_size)
+    assert (sampler._pairs is not None) == (max_list_size > 0)
+    labels = unequal_labels.numpy()
+    sizes = np.bincount(labels, minlength=7)
+    # reference by loops: class weight 1 for class 3, 1/5 for each of the five tied classes
+    class_w = {3: 1.0, **{j: 1.0 / 5 for j in (1, 2, 4, 5, 6)}}
+    total = sum(w * sizes[j] for j, w in class_w.items())
+    ref = np.array([class_w.get(int(y), 0.0) / total for y in labels])
+    assert_fits(_draw(sampler, unequal_labels, anchor, seed=11), ref)

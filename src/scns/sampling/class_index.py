@@ -23,6 +23,46 @@ def uniform_below(
     return u.mul_(n.to(torch.float64) * BELOW_ONE).long()
 
 
+def alias_table(weights: Tensor) -> tuple[Tensor, Tensor]:
+    """Walker's alias table of non-negative ``weights`` (float64 [L], positive sum), built in closed form.
+
+    Column i of the table holds item i with probability ``threshold[i]`` and item ``alias[i]``
+    otherwise; picking a column uniformly, then one of its two items, draws item i with probability
+    ``weights[i] / weights.sum()``. The construction is Vose's, serving the under-full columns
+    (scaled weight a < 1) in order from the over-full ones in order, computed with cumulative sums
+    instead of a loop: over-full item r (E_r: cumulative excess of the first r + 1) serves every
+    under-full column whose cumulative deficit before it is <= E_r, then, once its own scaled weight
+    falls below 1, its column is topped up by the next over-full item.
+
+    Returns:
+        threshold: float64 [L] in [0, 1].
+        alias: int64 [L] item indices.
+    """
+    a = weights.to(torch.float64)
+    a = a * (a.numel() / a.sum())  # scaled to mean 1
+    threshold = torch.ones_like(a)
+    alias = torch.arange(a.numel(), device=a.device)
+    under = torch.nonzero(a < 1).flatten()
+    over = torch.nonzero(a >= 1).flatten()
+    if under.numel() == 0 or over.numel() == 0:  # all equal (up to rounding)
+        return threshold, alias
+    deficit = torch.cumsum(1 - a[under], 0)  # inclusive cumulative deficit of the under-full columns
+    deficit_before = deficit - (1 - a[under])
+    excess = torch.cumsum(a[over] - 1, 0)
+    last = over.numel() - 1
+    donor = torch.searchsorted(excess, deficit_before).clamp_max_(last)
+    threshold[under] = a[under]
+    alias[under] = over[donor]
+    served = torch.searchsorted(deficit_before, excess, right=True)  # under-full columns served by ranks <= r
+    deficit_served = torch.where(served > 0, deficit[(served - 1).clamp_min(0)], torch.zeros_like(excess))
+    own = 1 + excess - deficit_served  # what over-full item r keeps in its own column
+    threshold[over] = own.clamp(0, 1)
+    topped_up = own < 1
+    next_over = over[(torch.arange(over.numel(), device=a.device) + 1).clamp_max(last)]
+    alias[over] = torch.where(topped_up, next_over, over)
+    return threshold, alias
+
+
 def take(values: Tensor, idx: Tensor) -> Tensor:
     """``values[idx]`` for a 1-D ``values`` and any-shape ``idx`` (a 1-D gather: faster on CPU)."""
     return values.gather(0, idx.reshape(-1)).view(idx.shape)

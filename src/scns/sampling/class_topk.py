@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from scns.sampling.base import SamplerBase, SamplerOptions
-from scns.sampling.class_index import ClassIndex, take, uniform_below
+from scns.sampling.class_index import BELOW_ONE, ClassIndex, alias_table, take, uniform_below
 from scns.sampling.registry import SAMPLERS
 
 Weighting = Literal["uniform", "softmax"]
@@ -65,10 +65,11 @@ class ClassTopKSampler(SamplerBase):
         ties: "share" (default): classes tied at the k-th place are all kept and share its
             remaining weight (:func:`scns.similarity.topk_weights`), so no result depends on the
             order of the class list; "id": the legacy cut, ties broken by the lower class id.
-        max_list_size: when every kept class has full weight and weighting is "uniform", each
-            anchor class's candidate list (int32, about top_k * N entries in all) is materialised
-            if it has at most this many entries, so one uniform draw picks a negative; otherwise a
-            class is drawn by inverse CDF over the kept classes, then a sample of it. Both exact.
+        max_list_size: each anchor class's candidate list (int32, about top_k * N / C entries per
+            class) is materialised if all lists together hold at most this many entries, so one
+            uniform draw picks a negative (with an alias table when the candidates are not equally
+            likely); otherwise a class is drawn by inverse CDF over the kept classes, then a sample
+            of it. Both exact (up to float64 resolution).
 
     Classes without samples get weight 0; an anchor class with samples whose whole kept set is
     empty raises ``ValueError`` at construction. Draws are with replacement.
@@ -186,34 +187,53 @@ class ClassTopKSampler(SamplerBase):
         self._cdf[:, -1] = 1.0 + 1e-12  # rounding: u < 1 always lands in the row
         self._sizes = self.index.counts[self.topk_classes]
         self._starts = self.index.offsets[self.topk_classes]
-        self._list: Tensor | None = None
-        full = bool(((weights == 0) | (weights == 1)).all())
-        if (
-            self.weighting == "uniform"
-            and full
-            and int((self._sizes * (cols < row_kept)).sum()) <= self.max_list_size
-        ):
-            self._build_candidate_lists(row_kept.squeeze(1))
+        self._list: Tensor | None = None  # candidate lists (with their alias pairs): see below
+        self._pairs: Tensor | None = None
+        if int((self._sizes * (cols < row_kept)).sum()) <= self.max_list_size:
+            self._build_candidate_tables(row_kept.squeeze(1))
 
-    def _build_candidate_lists(self, row_kept: Tensor) -> None:
-        """Concatenate, per anchor class, the ids of its kept classes: one uniform draw then picks
-        a negative (every candidate equally likely, as "uniform" weighting asks)."""
+    def _build_candidate_tables(self, row_kept: Tensor) -> None:
+        """Concatenate, per anchor class, the ids of its kept classes, and when its candidates are
+        not all equally likely (softmax weighting, shared ties) an alias table over them: one
+        float64 uniform then picks a list position and, from its fractional part, one of the
+        position's two entries (:func:`alias_table`)."""
         m = self.topk_classes.shape[1]
         cols = torch.arange(m, device=row_kept.device).unsqueeze(0)
-        sizes = (self._sizes * (cols < row_kept.unsqueeze(1))).flatten()
+        in_row = cols < row_kept.unsqueeze(1)
+        sizes = (self._sizes * in_row).flatten()
         block = torch.repeat_interleave(torch.arange(sizes.numel(), device=sizes.device), sizes)
         block_first = torch.cumsum(sizes, 0) - sizes  # position of each block's first entry
         within = torch.arange(block.numel(), device=sizes.device) - block_first[block]
         self._list = self.index.ids[self._starts.flatten()[block] + within].to(torch.int32)
         self._list_sizes = sizes.view(-1, m).sum(1)
         self._list_starts = torch.cumsum(self._list_sizes, 0) - self._list_sizes
+        self._list_scale = self._list_sizes.to(torch.float64) * BELOW_ONE  # floor(u * scale) < size
+        # every candidate's probability: its class's, shared equally by the class's samples
+        block_prob = (self.probs.gather(1, self.topk_classes) * in_row).flatten() / sizes.clamp_min(1)
+        entry_prob = block_prob[block]
+        if self.weighting == "uniform" and bool(((self.weights == 0) | (self.weights == 1)).all()):
+            return  # every candidate of a row equally likely: the list alone is exact
+        threshold = torch.ones_like(entry_prob)
+        partner = torch.arange(entry_prob.numel(), device=entry_prob.device)
+        for start, size in zip(self._list_starts.tolist(), self._list_sizes.tolist(), strict=True):
+            if size:
+                t, alias = alias_table(entry_prob[start : start + size])
+                threshold[start : start + size], partner[start : start + size] = t, alias + start
+        self._threshold = threshold
+        # (own id, alias id) side by side: slot 2 * position + (fraction >= threshold)
+        self._pairs = torch.stack([self._list, self._list[partner]], dim=1).flatten()
 
     def _sample(self, index: Tensor, labels: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
         b = labels.shape[0]
         if self._list is not None:
             c = labels.unsqueeze(1)
-            pos = uniform_below(take(self._list_sizes, c), (b, k), generator).add_(take(self._list_starts, c))
-            return take(self._list, pos).long()
+            u = torch.rand((b, k), generator=generator, device=labels.device, dtype=torch.float64)
+            x = u.mul_(take(self._list_scale, c))
+            pos = x.long().add_(take(self._list_starts, c))  # [B, k] positions in the row's list
+            if self._pairs is None:
+                return take(self._list, pos).long()
+            second = x.frac_() >= take(self._threshold, pos)  # the fraction is uniform too
+            return take(self._pairs, pos.mul_(2).add_(second)).long()
         # inverse CDF over the anchor class's kept classes, then a uniform sample of the class
         u = torch.rand((b, k), generator=generator, device=labels.device, dtype=torch.float64)
         j = torch.searchsorted(self._cdf[labels], u, right=True)  # [B, k] positions in the kept list
