@@ -91,6 +91,33 @@ def test_nce_z_survives_a_state_dict_round_trip() -> None:
     assert b.z.item() == a.z.item() and b(pos, neg).item() == a(pos, neg).item()
 
 
+def test_nce_loading_a_state_dict_replaces_a_fixed_z() -> None:
+    """Once Z is fixed the batch estimate is skipped; a loaded log_z (set, or unset) is honoured."""
+    t, n_data = 0.5, 100
+    a = NCELoss(n_data, temperature=t)
+    a(*_scores(3, 4, 5))
+    b = NCELoss(n_data, temperature=t)
+    b(*_scores(3, 4, 7))  # b fixed its own Z from another batch
+    b.load_state_dict(a.state_dict())
+    pos, neg = _scores(3, 4, 6)
+    assert b(pos, neg).item() == a(pos, neg).item() and b.z.item() == a.z.item()
+    b.load_state_dict(NCELoss(n_data, temperature=t).state_dict())  # an unset Z: estimate it again
+    out = b(pos, neg)
+    z = _loop_z(pos.tolist(), neg.tolist(), t, n_data)
+    assert b.z.item() == pytest.approx(z, rel=1e-12)
+    assert out.item() == pytest.approx(_loop_nce(pos.tolist(), neg.tolist(), t, z, n_data), rel=1e-10)
+
+
+def test_nce_a_nan_first_batch_leaves_z_to_the_next_batch() -> None:
+    t, n_data = 0.5, 100
+    loss = NCELoss(n_data, temperature=t)
+    pos, neg = _scores(3, 4, 8)
+    assert torch.isnan(loss(pos, torch.full_like(neg, float("nan"))))
+    assert torch.isnan(loss.z)
+    loss(pos, neg)
+    assert loss.z.item() == pytest.approx(_loop_z(pos.tolist(), neg.tolist(), t, n_data), rel=1e-12)
+
+
 def test_nce_is_stable_at_extreme_scores() -> None:
     loss = NCELoss(50_000, temperature=0.01)
     out = loss(torch.tensor([1.0, -1.0]), torch.tensor([[-1.0, 1.0], [1.0, 1.0]]))

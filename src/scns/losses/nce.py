@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +61,20 @@ class NCELoss(nn.Module):
             float(momentum),
         )
         self.register_buffer("log_z", torch.tensor(float("nan"), dtype=torch.float64))
+        self._z_fixed = False  # "first_batch" with log_z set: no batch estimate is needed any more
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._z_fixed = False  # a loaded log_z is read again on the next call
+
+    def _needs_batch_estimate(self) -> bool:
+        """Whether this call must estimate Z from its batch: always when "running"; in "first_batch"
+        mode only until log_z holds an estimate (one host read per call until then, none after)."""
+        if self.z_mode == "running":
+            return True
+        if not self._z_fixed:
+            self._z_fixed = not bool(torch.isnan(self.log_z))
+        return not self._z_fixed
 
     @property
     def z(self) -> Tensor:
@@ -83,19 +97,8 @@ class NCELoss(nn.Module):
         # noise samples per anchor: masked (-inf) scores, e.g. capped pseudo-negatives, are not drawn
         k = torch.isfinite(neg_scores.detach()).sum(1).clamp_min(1).to(torch.float64)  # [B]
         logits = torch.cat([pos_scores.unsqueeze(1), neg_scores], dim=1) / self.temperature  # [B, 1 + K]
-        with torch.no_grad():
-            flat = logits.detach().to(torch.float64).flatten()
-            count = torch.isfinite(flat).sum().clamp_min(1).to(torch.float64)  # masked scores excluded
-            batch_log_z = torch.logsumexp(flat, 0) - count.log() + math.log(self.n_data)
-            batch_log_z = _mean_over_ranks(batch_log_z)
-            if self.z_mode == "first_batch":
-                new = torch.where(torch.isnan(self.log_z), batch_log_z, self.log_z)
-            else:
-                ema = torch.logaddexp(
-                    math.log(self.momentum) + self.log_z, math.log1p(-self.momentum) + batch_log_z
-                )
-                new = torch.where(torch.isnan(self.log_z), batch_log_z, ema)
-            self.log_z.copy_(new)
+        if self._needs_batch_estimate():  # a fixed estimate skips a float64 pass over the scores
+            self._update_log_z(logits.detach())
         log_p = logits - self.log_z.to(logits.dtype)  # log P(. | v)
         log_noise = (k.log() - math.log(self.n_data)).to(log_p.dtype)  # log(K * Pn), [B]
         # log(P / (P + c)) = -softplus(log c - log P);  log(c / (P + c)) = -softplus(log P - log c)
@@ -104,6 +107,22 @@ class NCELoss(nn.Module):
         neg_log_noise = log_noise if log_ratio is None else log_noise + log_ratio.to(log_p.dtype)
         neg_term = F.softplus(log_p[:, 1:] - neg_log_noise).sum(1)
         return (pos_term + neg_term).mean()
+
+    @torch.no_grad()
+    def _update_log_z(self, logits: Tensor) -> None:
+        """Fold this batch's estimate of log Z (from its [B, 1 + K] logits) into ``log_z``."""
+        flat = logits.to(torch.float64).flatten()
+        count = torch.isfinite(flat).sum().clamp_min(1).to(torch.float64)  # masked scores excluded
+        batch_log_z = torch.logsumexp(flat, 0) - count.log() + math.log(self.n_data)
+        batch_log_z = _mean_over_ranks(batch_log_z)
+        if self.z_mode == "first_batch":
+            new = torch.where(torch.isnan(self.log_z), batch_log_z, self.log_z)
+        else:
+            ema = torch.logaddexp(
+                math.log(self.momentum) + self.log_z, math.log1p(-self.momentum) + batch_log_z
+            )
+            new = torch.where(torch.isnan(self.log_z), batch_log_z, ema)
+        self.log_z.copy_(new)
 
     def extra_repr(self) -> str:
         return f"n_data={self.n_data}, temperature={self.temperature}, z_mode={self.z_mode!r}, momentum={self.momentum}"
