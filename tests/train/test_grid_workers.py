@@ -124,3 +124,86 @@ def test_grid_command_passes_poll_interval_and_rejects_a_non_positive_one(tmp_pa
     assert seen["poll_s"] == 2.5
     with pytest.raises(SystemExit, match="--poll must be a positive"):
         main(["grid", "gpu", "--out", str(tmp_path / "g"), "--poll", "0"])
+
+
+def _grid_rank(rank: int, port: int, grid: str, fail_on_rank1: str | None) -> None:
+    """One rank of a 2-process torchrun-style grid job over :func:`cells` (spawned: fresh process)."""
+    os.environ.update(
+        {
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "LOCAL_RANK": str(rank),
+        }
+    )
+    import torch
+
+    torch.set_num_threads(1)
+    import scns.train.grid as grid_module
+    from scns.train import distributed as ddp
+
+    if fail_on_rank1 and rank == 1:
+        real = grid_module._run_cell
+
+        def run_cell(cell, *args):
+            if cell.name == fail_on_rank1:
+                raise RuntimeError("injected failure on rank 1")
+            return real(cell, *args)
+
+        grid_module._run_cell = run_cell
+    lines: list[str] = []
+    overrides = {"train.dist_timeout_s": 20, "train.device": "cpu"}
+    with ddp.session():
+        status = run_grid(cells()[:2], grid, overrides=overrides, log=lines.append, poll_s=0.2)
+    Path(grid, f"rank{rank}.json").write_text(json.dumps({"status": status, "log": lines}))
+
+
+def _launch_grid(grid: Path, fail_on_rank1: str | None = None, timeout: float = 180) -> list[int | None]:
+    import multiprocessing
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_grid_rank, args=(r, port, str(grid), fail_on_rank1)) for r in range(2)]
+    for p in procs:
+        p.start()
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.join(max(1.0, deadline - time.monotonic()))
+    hung = [p for p in procs if p.is_alive()]
+    for p in hung:
+        p.kill()
+        p.join()
+    assert not hung, f"{len(hung)} rank(s) still running after {timeout} s (the ranks went out of step)"
+    return [p.exitcode for p in procs]
+
+
+def test_torchrun_ranks_run_a_grid_as_one_worker(tmp_path):
+    """Under torchrun every rank runs every cell together (rank 0 claims it; the others follow),
+    each cell once; only rank 0 logs and writes the grid's files."""
+    grid = tmp_path / "grid"
+    assert _launch_grid(grid) == [0, 0]
+    names = [c.name for c in cells()[:2]]
+    for rank in (0, 1):
+        report = json.loads((grid / f"rank{rank}.json").read_text())
+        assert report["status"]["finished"] == names and not report["status"]["failed"]
+        assert bool(report["log"]) == (rank == 0)
+    for cell in cells()[:2]:
+        records = (grid / "runs" / cell.name / "metrics.jsonl").read_text().splitlines()
+        epochs = [json.loads(r)["epoch"] for r in records]
+        assert epochs == list(range(cell.overrides["train.epochs"]))  # trained once, both ranks together
+    assert {r["name"] for r in json.loads((grid / "results.json").read_text())} >= set(names)
+
+
+def test_torchrun_grid_stops_every_rank_at_a_failing_cell(tmp_path):
+    """A failure on one rank stops the job on every rank (the others at the collective timeout or
+    when the job ends), instead of the ranks running on out of step; the next cell never starts."""
+    grid = tmp_path / "grid"
+    first, second = (c.name for c in cells()[:2])
+    codes = _launch_grid(grid, fail_on_rank1=first)
+    assert all(code not in (0, None) for code in codes), codes
+    assert not (grid / "runs" / second / "metrics.jsonl").exists()
+    assert not (grid / "runs" / second / "cell.json").exists()

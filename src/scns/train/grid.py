@@ -12,6 +12,7 @@ one grid directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -22,16 +23,27 @@ from pathlib import Path
 from typing import Any
 
 from scns import checkpoint as ckpt
+from scns import dist
 from scns.config import Config, ConfigError
+from scns.errors import ScnsError
 from scns.registry import UnknownNameError
 from scns.rundir import RunDir, RunDirError
 from scns.runinfo import find_runs, is_finished, run_record
+from scns.train import distributed as ddp
 from scns.train.claims import CellClaim
-from scns.train.engine import Trainer
+from scns.train.engine import Trainer, resolve_device
 from scns.train.protocols import Cell
 from scns.train.validate import validate_config, validate_data_dir
 
 RESULTS_NAME = "results.json"
+
+
+class GridStopped(ScnsError):
+    """A torchrun grid stopped at a failing cell (its ranks must not run on out of step)."""
+
+    exit_code = 1
+
+
 SMOKE_OVERRIDES = {"train.epochs": 1, "train.max_steps_per_epoch": 2}
 
 
@@ -83,6 +95,9 @@ def run_grid(
         if cell not in order:
             order.append(cell)
     _check_cells(order, runs_dir, extra)
+    leader = _join_ranks(extra)
+    if not leader:
+        log = _quiet
     status: dict[str, Any] = {"finished": [], "failed": {}, "skipped": []}
     position = {cell.name: i for i, cell in enumerate(order, 1)}
     pending = order
@@ -91,33 +106,62 @@ def run_grid(
         ran = False
         for cell in pending:
             run_dir = runs_dir / cell.name
-            if is_finished(run_dir):
+            verdict, claim = _verdict(cell, runs_dir, status) if leader else ("", None)
+            verdict = dist.broadcast_object(verdict)  # under torchrun the ranks follow rank 0
+            if verdict == "skip":
                 status["skipped"].append(cell.name)
-                continue
-            if cell.depends_on and cell.depends_on in status["failed"]:
+            elif verdict == "teacher failed":
                 status["failed"][cell.name] = f"its teacher {cell.depends_on} failed"
-                continue
-            if cell.depends_on and not is_finished(runs_dir / cell.depends_on):
-                waiting.append(cell)  # its teacher is being trained by another worker
-                continue
-            claim = CellClaim.acquire(run_dir)
-            if claim is None:
-                waiting.append(cell)  # another worker runs it
-                continue
-            with claim:
-                if is_finished(run_dir):  # another worker finished it since we looked
-                    status["skipped"].append(cell.name)
-                    continue
-                log(f"[{position[cell.name]}/{len(order)}] {cell.name} ({cell.method}, seed {cell.seed})")
-                _run_cell_logged(cell, run_dir, runs_dir, extra, status, log)
-            ran = True
-            write_results(out_dir, cells)
+            elif verdict == "wait":
+                waiting.append(cell)  # held by another worker, or its teacher is still training
+            else:
+                with claim or contextlib.nullcontext():
+                    log(f"[{position[cell.name]}/{len(order)}] {cell.name} ({cell.method}, seed {cell.seed})")
+                    _run_cell_logged(cell, run_dir, runs_dir, extra, status, log)
+                ran = True
+                if leader:
+                    write_results(out_dir, cells)
         if waiting and not ran:
             log(f"    waiting for {len(waiting)} cell(s) held by other workers")
             time.sleep(poll_s)
         pending = waiting
-    write_results(out_dir, cells)
+    if leader:
+        write_results(out_dir, cells)
     return status
+
+
+def _verdict(cell: Cell, runs_dir: Path, status: dict[str, Any]) -> tuple[str, CellClaim | None]:
+    """What this worker does with ``cell`` now: "skip" (finished), "teacher failed", "wait" (another
+    worker holds it, or its teacher is not finished) or "run", with the claim held for the run."""
+    run_dir = runs_dir / cell.name
+    if is_finished(run_dir):
+        return "skip", None
+    if cell.depends_on and cell.depends_on in status["failed"]:
+        return "teacher failed", None
+    if cell.depends_on and not is_finished(runs_dir / cell.depends_on):
+        return "wait", None
+    claim = CellClaim.acquire(run_dir)
+    if claim is None:
+        return "wait", None
+    if is_finished(run_dir):  # another worker finished it since we looked
+        claim.release()
+        return "skip", None
+    return "run", claim
+
+
+def _join_ranks(extra: dict[str, Any]) -> bool:
+    """Under torchrun, join the process group before the first cell, so that the ranks act as one
+    worker: rank 0 decides and claims, every rank runs the cell. True on the rank that leads (and
+    for a single process)."""
+    if ddp.env_world_size() <= 1:
+        return True
+    train = Config().with_overrides(extra).train
+    context, _ = ddp.init_distributed(resolve_device(train.device), train.dist_timeout_s)
+    return context.is_main
+
+
+def _quiet(_message: str) -> None:
+    """The log of the ranks that follow rank 0: it speaks for the job."""
 
 
 def _check_cells(cells: list[Cell], runs_dir: Path, extra: dict[str, Any]) -> None:
@@ -149,8 +193,17 @@ def _run_cell_logged(
     except Exception as err:  # a failing cell must not stop the grid; it is reported and retried next time
         status["failed"][cell.name] = f"{type(err).__name__}: {err}"
         log(f"    FAILED: {type(err).__name__}: {err}")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        RunDir(run_dir).error.write_text(traceback.format_exc())
+        if dist.rank() == 0:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            RunDir(run_dir).error.write_text(traceback.format_exc())
+        if dist.active():
+            # a rank's failure may leave the others inside a collective: continuing with the next
+            # cell would pair up different collectives. Every rank stops (the others by the timeout)
+            raise GridStopped(
+                f"cell {cell.name} failed on rank {dist.rank()} ({type(err).__name__}: {err}); a torchrun "
+                "grid stops at a failing cell so that its ranks stay in step. Fix the cause and run the "
+                "same command again: finished cells are kept and the failed one resumes"
+            ) from err
     else:
         status["finished"].append(cell.name)
         log(f"    done in {time.perf_counter() - started:.0f} s")
@@ -164,7 +217,8 @@ def _run_cell(cell: Cell, run_dir: Path, runs_dir: Path, extra: dict[str, Any]) 
     else:
         config = cell_config(cell, runs_dir, extra)
         run_dir.mkdir(parents=True, exist_ok=True)
-        files.cell.write_text(json.dumps(asdict(cell), indent=2))
+        if dist.rank() == 0:
+            files.cell.write_text(json.dumps(asdict(cell), indent=2))
         trainer = Trainer.create(config, run_dir)  # create and resume validate the config
     trainer.fit()
     files.error.unlink(missing_ok=True)
