@@ -441,8 +441,9 @@ class Trainer:
         self.objective = self.objective_factory(cfg, model, self.train_set, self.device).to(self.device)
         self.step_module = self.objective
         if self.dist.enabled:
-            # Banks stay identical through all-gathered updates, so buffers are not re-broadcast each step.
-            self.step_module = ddp.wrap(self.objective, self.device, broadcast_buffers=False)
+            # Banks stay identical through all-gathered updates, so buffers are not re-broadcast each
+            # step (DDP still syncs them once, here, from rank 0).
+            self.step_module = ddp.wrap(self.objective, self.device, forward_sync_buffers=False)
         self.optimizer = torch.optim.SGD(
             self.objective.trainable_parameters(),
             lr=cfg.optim.lr,
