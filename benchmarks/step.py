@@ -543,8 +543,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--similarity",
         default="hierarchy",
-        help="class similarity source (default hierarchy: shipped with scns, needs no extra; the source "
-        "decides which classes class_topk draws from, not what a draw costs)",
+        help="class similarity source (default hierarchy: shipped with scns, needs no extra). The source "
+        "decides how many classes class_topk keeps, and so its candidate lists' length and a draw's cost: "
+        "hierarchy's ties keep all 99 other CIFAR-100 classes, wordnet+glove 10 (BENCHMARKS.md s. 2)",
     )
     p.add_argument("--negatives", type=int, default=16384, help="K (default 16384)")
     p.add_argument("--batch-size", type=int, default=64)
