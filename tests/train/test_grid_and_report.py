@@ -198,3 +198,25 @@ def test_report_plots_diagnostics_and_tabulates_the_superclass_split(tmp_path):
     path = plots.diagnostic_curves(runs, tmp_path / "d.png", "t")
     assert path is not None and path.stat().st_size > 0
     assert plots.diagnostic_curves([{"method": "x"}], tmp_path / "e.png", "t") is None
+
+
+def test_grid_threads_sets_the_workers_torch_threads(tmp_path, monkeypatch):
+    import torch
+
+    import scns.train.grid as grid_module
+    from scns.cli import main
+
+    seen = []
+    monkeypatch.setattr(
+        grid_module,
+        "run_grid",
+        lambda *a, **k: seen.append(torch.get_num_threads()) or {"finished": [], "failed": {}, "skipped": []},
+    )
+    before = torch.get_num_threads()
+    try:
+        assert main(["grid", "cpu-quick", "--out", str(tmp_path), "--threads", str(before + 1)]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [before + 1]
+    with pytest.raises(SystemExit, match="--threads must be >= 1"):
+        main(["grid", "cpu-quick", "--out", str(tmp_path), "--threads", "0"])
