@@ -208,11 +208,11 @@ class ClassTopKSampler(SamplerBase):
         self._list_sizes = sizes.view(-1, m).sum(1)
         self._list_starts = torch.cumsum(self._list_sizes, 0) - self._list_sizes
         self._list_scale = self._list_sizes.to(torch.float64) * BELOW_ONE  # floor(u * scale) < size
+        if self.weighting == "uniform" and bool(((self.weights == 0) | (self.weights == 1)).all()):
+            return  # every candidate of a row equally likely: the list alone is exact
         # every candidate's probability: its class's, shared equally by the class's samples
         block_prob = (self.probs.gather(1, self.topk_classes) * in_row).flatten() / sizes.clamp_min(1)
         entry_prob = block_prob[block]
-        if self.weighting == "uniform" and bool(((self.weights == 0) | (self.weights == 1)).all()):
-            return  # every candidate of a row equally likely: the list alone is exact
         threshold = torch.ones_like(entry_prob)
         partner = torch.arange(entry_prob.numel(), device=entry_prob.device)
         for start, size in zip(self._list_starts.tolist(), self._list_sizes.tolist(), strict=True):
