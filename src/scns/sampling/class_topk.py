@@ -67,7 +67,7 @@ class ClassTopKSampler(SamplerBase):
             order of the class list; "id": the legacy cut, ties broken by the lower class id.
         max_list_size: each anchor class's candidate list (int32, about top_k * N / C entries per
             class) is materialised if all lists together hold at most this many entries, so one
-            uniform draw picks a negative (with an alias table, 12 more bytes per entry, when the
+            uniform draw picks a negative (with an alias table, 16 more bytes per entry, when the
             candidates are not equally likely); otherwise a class is drawn by inverse CDF over the
             kept classes, then a sample of it. Both exact (up to float64 resolution); the lists are
             2-5x faster (BENCHMARKS.md s. 2).
