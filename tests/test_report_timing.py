@@ -18,6 +18,17 @@ def test_contended_compares_each_epochs_load_with_the_runs_threads() -> None:
     assert contended(busy, "cuda") is None
 
 
+def test_contention_is_judged_against_the_cores_when_they_are_logged() -> None:
+    """More runnable threads than cores is contention; two 1-thread workers on 2 cores are not."""
+    sibling = {"load_avg_1m": 2.1, "torch_threads": 1, "cpu_count": 2}  # another 1-thread worker
+    assert contended([sibling], "cpu") is False
+    assert contended([{**sibling, "load_avg_1m": 3.0}], "cpu") is True  # a third thread waits
+    assert contended([{"load_avg_1m": 2.1, "torch_threads": 2, "cpu_count": 2}], "cpu") is False
+    assert contended([{"load_avg_1m": 2.7, "torch_threads": 2, "cpu_count": 2}], "cpu") is True
+    # more threads than cores: the run itself oversubscribes, judged against its own threads
+    assert contended([{"load_avg_1m": 4.2, "torch_threads": 4, "cpu_count": 2}], "cpu") is False
+
+
 def _run(method: str, seed: int, flag: bool | None, step_s: float = 0.1, source: str = "clean") -> dict:
     return {
         "method": method,

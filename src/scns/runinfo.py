@@ -57,10 +57,19 @@ def is_finished(run_dir: Path) -> bool:
 
 
 def epoch_contended(epoch: dict[str, Any]) -> bool | None:
-    """Whether other work shared the CPU in one epoch: its 1-minute load average ended above the
-    run's own threads + 0.5 (None when the epoch logged no load average)."""
+    """Whether the run had to share cores in one epoch (None when it logged no load average).
+
+    With the machine's core count logged (``cpu_count``): the 1-minute load average ended above
+    max(cores, the run's threads) + 0.5, i.e. more runnable threads than cores, so some thread
+    waited (two 1-thread grid workers on 2 cores do not: BENCHMARKS.md s. 8 measured each at the
+    speed of one alone). Runs logged before the core count: above the run's own threads + 0.5.
+    """
     load = epoch.get("load_avg_1m")
-    return None if load is None else load > epoch.get("torch_threads", 1) + 0.5
+    if load is None:
+        return None
+    threads = epoch.get("torch_threads", 1)
+    cores = epoch.get("cpu_count")
+    return load > (max(cores, threads) if cores else threads) + 0.5
 
 
 def contended(metrics: list[dict[str, Any]], device: str | None) -> bool | None:

@@ -149,8 +149,9 @@ def _contention_mark(runs: list[dict[str, Any]]) -> str:
 
 
 TIMING_NOTE = (
-    "Step ms is the median training-step time over the epochs of a run that had the CPU to "
-    "themselves (the epoch ended with a 1-minute load average at most the run's threads + 0.5), "
+    "Step ms is the median training-step time over the epochs of a run that had its cores to "
+    "itself (the epoch ended with a 1-minute load average at most max(cores, the run's threads) + 0.5: "
+    "no more runnable threads than cores; the run's threads + 0.5 for runs that logged no core count), "
     "averaged over the runs that had such epochs; train min is each run's total training wall time, averaged. A * marks "
     "figures that include time when other work shared the CPU (for step ms: no run had a quiet "
     "epoch): they overstate the cost. ? marks CPU runs that logged no load average. Anchor-neg cos "

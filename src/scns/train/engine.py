@@ -57,6 +57,7 @@ MACHINE_METRICS = frozenset(
         "refresh_time_s",
         "load_avg_1m",
         "torch_threads",
+        "cpu_count",
     }
 )
 
@@ -77,6 +78,15 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu",) and not name.startswith("cuda"):
         raise ConfigError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
     return torch.device(name)
+
+
+def usable_cores() -> int | None:
+    """The cores this process may run on (its affinity mask, else the machine's count): logged per
+    epoch beside the load average, which is judged against it."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count()
 
 
 def load_average() -> float | None:
@@ -696,6 +706,7 @@ class Trainer:
             "epoch_time_s": elapsed,
             "images_per_s": seen / max(elapsed, 1e-9),
             "torch_threads": torch.get_num_threads(),
+            "cpu_count": usable_cores(),
             "load_avg_1m": load_average(),
         }
         record.update({f"train_{k}": v for k, v in values.items()})
