@@ -73,3 +73,44 @@ def test_main_grid_is_paired_and_reads_the_test_split(best) -> None:
     assert k1024 == {"crd+kd class_topk wordnet+glove k1024": 1024, "crd+kd uniform k1024": 1024}
     with pytest.raises(ValueError, match="not a class-level candidate"):
         decisive_main(teacher, "kd")
+
+
+def _pilot_record(method: str, top1: float, step_s: float, seed: int = 0, name: str | None = None) -> dict:
+    return {
+        "name": name or f"pilot-{method}-s{seed}",
+        "method": method,
+        "seed": seed,
+        "final_top1": top1,
+        "step_time_s": step_s,
+    }
+
+
+def test_class_level_choice_applies_the_preregistered_rule() -> None:
+    from scns.train.protocols import class_level_choice
+
+    a, b, c = CLASS_LEVEL_CANDIDATES
+    records = [_pilot_record(a, 60.0, 0.3), _pilot_record(b, 61.0, 0.3), _pilot_record(c, 60.5, 0.1)]
+    assert class_level_choice(records) == b  # the highest validation top-1
+    assert class_level_choice(records[:2]) is None  # a candidate has not finished
+    tied = [_pilot_record(a, 61.0, 0.3), _pilot_record(b, 61.0, 0.2), _pilot_record(c, 60.0, 0.1)]
+    assert class_level_choice(tied) == b  # a tie goes to the cheaper step
+    # other seeds, other arms and the main grid's runs do not count
+    others = [
+        _pilot_record(c, 99.0, 0.1, seed=1),
+        _pilot_record("crd+kd uniform", 99.0, 0.1),
+        _pilot_record(c, 99.0, 0.1, seed=0, name="main-x-s0"),
+    ]
+    assert class_level_choice(records + others) == b
+
+
+def test_the_committed_choice_follows_the_rule_on_the_committed_pilot() -> None:
+    """DECISIVE_BEST_CLASS_ARM is set by hand after the pilot: it must be what the rule picks from the
+    pilot's committed results (and stay unset while they are incomplete)."""
+    import json
+
+    from scns.train.protocols import DECISIVE_BEST_CLASS_ARM, class_level_choice
+
+    results = Path(__file__).parents[2] / "benchmarks" / "results" / "decisive" / "results.json"
+    if not results.exists():
+        pytest.skip("no committed decisive results in this checkout")
+    assert DECISIVE_BEST_CLASS_ARM == class_level_choice(json.loads(results.read_text()))

@@ -16,6 +16,7 @@ Protocols:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -542,8 +543,24 @@ CLASS_LEVEL_CANDIDATES = (
     "crd+kd mixture ramp teacher:confusion",
 )
 
-#: The pilot's choice by that rule; None until the pilot has finished (the main grid is then not listed).
+#: The pilot's choice by that rule (:func:`class_level_choice` of the pilot's results); None until the
+#: pilot has finished (the main grid is then not listed). A test holds it to the rule.
 DECISIVE_BEST_CLASS_ARM: str | None = None
+
+
+def class_level_choice(records: list[dict[str, Any]]) -> str | None:
+    """The pre-registered rule (BENCHMARKS.md s. 8) applied to run records (``results.json``): among
+    the :data:`CLASS_LEVEL_CANDIDATES`' pilot runs at seed 0, the highest validation top-1 after the
+    last epoch; a tie goes to the cheaper step. None while a candidate has not finished."""
+    finals = {
+        r["method"]: (r["final_top1"], r.get("step_time_s") or math.inf)
+        for r in records
+        if r["method"] in CLASS_LEVEL_CANDIDATES and r["seed"] == 0 and r["name"].startswith("pilot-")
+    }
+    if set(finals) != set(CLASS_LEVEL_CANDIDATES):
+        return None
+    return max(CLASS_LEVEL_CANDIDATES, key=lambda arm: (finals[arm][0], -finals[arm][1]))
+
 
 #: Seeds of the pre-registered main grid (paired: every method runs every seed; not the pilot's 0 and 1).
 DECISIVE_MAIN_SEEDS = (2, 3, 4, 5)
