@@ -126,6 +126,7 @@ def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, A
         "model": config.model.name,
         "objective": config.train.objective,
         "epochs": config.train.epochs,
+        "eval_split": config.data.eval_split,  # the split final_top1 was measured on: test or val
         "final_top1": summary["final_top1"],
         "best_top1": summary["best_top1"],
         "final_top5": summary["final_top5"],

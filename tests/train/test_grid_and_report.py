@@ -136,6 +136,17 @@ def test_grid_skips_finished_resumes_unfinished_and_reports(tmp_path, monkeypatc
         "distill-digits-resnet8-2ep-curves.png",
     ):
         assert (tmp_path / "report" / png).stat().st_size > 1000
+    assert "Top-1 on the test split." in text and "Top-1 on the validation split" not in text
+
+    # a pilot (validation split) gets the same negatives' plots as the settings it is made of, and
+    # says which split its top-1 was measured on
+    pilot = [
+        {**r, "settings": ["pilot"], "eval_split": "val"} for r in records if r["objective"] == "distill"
+    ]
+    text = build_report(pilot, tmp_path / "pilot-report", ["grid"]).read_text()
+    assert "## pilot: digits, resnet8, 2 epochs" in text
+    assert "Top-1 on the validation split held out of the training data." in text
+    assert (tmp_path / "pilot-report" / "pilot-digits-resnet8-2ep-hardness-curves.png").stat().st_size > 1000
 
 
 def test_with_seeds_reruns_each_run_family_per_seed_and_keeps_teachers():

@@ -22,6 +22,10 @@ BASELINES = {
     "decisive": ("crd+kd uniform", "kd", "student"),
 }
 
+#: Settings whose runs draw negatives: the report plots their hardness and diagnostics and splits
+#: their errors by superclass.
+NEGATIVES_SETTINGS = ("supervised", "distill", "pilot", "decisive")
+
 #: The decisive grid's pre-registered comparisons (BENCHMARKS.md s. 8), in order: (role, method,
 #: baseline). The chosen class-level arm's label starts with ``best class-level``.
 BEST_CLASS_LEVEL = "best class-level"
@@ -194,7 +198,8 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
         f"{', '.join(sources)} (devices: {', '.join(devices)}). {code_line(records)} Their training took "
         f"{sum(r['train_time_s'] for r in records) / 3600:.1f} h in all (sum of epoch wall times, "
         "sampler table builds included, evaluation not).",
-        "Accuracy is the final epoch's test top-1. Differences are means of per-seed differences with a 95% "
+        "Accuracy is the final epoch's top-1 on the split each section names (test, or a validation split "
+        "held out of the training data). Differences are means of per-seed differences with a 95% "
         "Student-t interval; 'within noise' means the interval contains 0. With 2-3 seeds the intervals are "
         "wide: a difference must be large and consistent to show.",
         timing_note(devices),
@@ -204,13 +209,14 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
     for (setting, dataset, model, epochs), runs in sorted(group_records(records).items()):
         slug = f"{setting}-{dataset}-{model}-{epochs}ep"
         title = f"{setting}: {dataset}, {model}, {epochs} epochs"
-        parts += ["", f"## {title}", "", accuracy_table(setting, runs), ""]
+        parts += ["", f"## {title}", "", _split_line(runs), "", accuracy_table(setting, runs), ""]
         parts.append(_noise_statement(setting, runs))
         if setting == "decisive":
             parts += ["", preregistered_table(runs)]
-        curve = plots.learning_curves(runs, out / f"{slug}-curves.png", f"{title}: test accuracy")
+        split = "validation" if all(r.get("eval_split") == "val" for r in runs) else "test"
+        curve = plots.learning_curves(runs, out / f"{slug}-curves.png", f"{title}: {split} top-1 per epoch")
         parts += ["", f"![learning curves]({curve.name})"]
-        if setting in ("supervised", "distill"):
+        if setting in NEGATIVES_SETTINGS:
             hist = plots.hardness_histograms(
                 runs, out / f"{slug}-hardness.png", f"{title}: hardness of drawn negatives"
             )
@@ -236,6 +242,13 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
     path = out / "README.md"
     path.write_text("\n".join(parts) + "\n")
     return path
+
+
+def _split_line(runs: list[dict[str, Any]]) -> str:
+    """Which split the section's top-1 was measured on (runs recorded before the split was logged: test)."""
+    splits = sorted({r.get("eval_split") or "test" for r in runs})
+    names = {"test": "the test split", "val": "the validation split held out of the training data"}
+    return "Top-1 on " + " and ".join(names.get(s, s) for s in splits) + "."
 
 
 def code_line(records: list[dict[str, Any]]) -> str:

@@ -62,7 +62,7 @@ def learning_curves(records: list[dict[str, Any]], path: Path, title: str) -> Pa
     """Test top-1 per epoch, one line per method (mean over seeds, band = min..max)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     _plot_epoch_curves(ax, records, "curve")
-    return _save(fig, ax, path, title, "epoch", "test top-1 (%)")
+    return _save(fig, ax, path, title, "epoch", "top-1 (%)")
 
 
 def _summed_histogram(runs: list[dict[str, Any]], key: str) -> np.ndarray | None:
