@@ -213,8 +213,10 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
         parts.append(_noise_statement(setting, runs))
         if setting == "decisive":
             parts += ["", preregistered_table(runs)]
-        split = "validation" if all(r.get("eval_split") == "val" for r in runs) else "test"
-        curve = plots.learning_curves(runs, out / f"{slug}-curves.png", f"{title}: {split} top-1 per epoch")
+        scored_on = "validation" if all(r.get("eval_split") == "val" for r in runs) else "test"
+        curve = plots.learning_curves(
+            runs, out / f"{slug}-curves.png", f"{title}: {scored_on} top-1 per epoch"
+        )
         parts += ["", f"![learning curves]({curve.name})"]
         if setting in NEGATIVES_SETTINGS:
             hist = plots.hardness_histograms(
