@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
     with ddp.session():  # under torchrun: one orderly DDP shutdown after the last cell
         status = run_grid(cells, args.out, overrides=overrides, only=args.only, poll_s=args.poll)
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 reports for the job
+    if not ddp.env_is_rank_zero():  # under torchrun rank 0 reports for the job
         return 1 if status["failed"] else 0
     print(
         f"finished {len(status['finished'])}, already done {len(status['skipped'])}, failed {len(status['failed'])}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
@@ -83,6 +82,6 @@ def run_training(
     with ddp.session() as session:  # orderly DDP shutdown on success, error, Ctrl-C and SIGTERM
         session.release_on_exit(trainer.release_distributed)
         summary = trainer.fit()
-    if ddp.env_world_size() <= 1 or int(os.environ.get("RANK", "0")) == 0:
+    if ddp.env_is_rank_zero():
         print(json.dumps(summary, indent=2))
     return 0

@@ -81,6 +81,12 @@ def env_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def env_is_rank_zero() -> bool:
+    """Rank 0 of a torchrun launch (or a plain process): the one process that writes and reports,
+    read from the environment, so it holds before and after the process group exists."""
+    return env_world_size() <= 1 or int(os.environ.get("RANK", "0")) == 0
+
+
 def init_distributed(device: torch.device, timeout_s: float) -> tuple[DistContext, torch.device]:
     """Join the process group torchrun describes (no-op for a single process).
 

@@ -205,11 +205,6 @@ def default_run_name(config: Config) -> str:
     return f"{config.data.dataset}-{config.model.name}-s{config.train.seed}-{stamp}-p{os.getpid()}"
 
 
-def _is_rank_zero() -> bool:
-    """Rank 0 of a torchrun launch (or a plain process): the one process that writes the run."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def _make_dir(path: Path, exclusive: bool = False) -> None:
     """``mkdir -p`` (``exclusive``: the last component must be new), with a one-line error."""
     try:
@@ -307,7 +302,7 @@ class Trainer:
         from scns.train.validate import resolve_config
 
         config = resolve_config(config)
-        writer = _is_rank_zero()
+        writer = ddp.env_is_rank_zero()
         if run_dir is None:
             out_dir = Path(config.train.out_dir)
             if config.train.name:
@@ -358,7 +353,7 @@ class Trainer:
         files = RunDir(run_dir)
         if not run_dir.is_dir():
             raise ConfigError(f"{run_dir} is not a scns run directory (no such directory)")
-        lock = acquire_run_lock(run_dir) if _is_rank_zero() else None
+        lock = acquire_run_lock(run_dir) if ddp.env_is_rank_zero() else None
         try:
             if not files.config.is_file():
                 raise ConfigError(f"{run_dir} is not a scns run directory (no {files.config.name})")
