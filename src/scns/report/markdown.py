@@ -213,7 +213,7 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
         parts.append(_noise_statement(setting, runs))
         if setting == "decisive":
             parts += ["", preregistered_table(runs)]
-        scored_on = "validation" if all(r.get("eval_split") == "val" for r in runs) else "test"
+        scored_on = "validation" if _scored_splits(runs) == ["val"] else "test"
         curve = plots.learning_curves(
             runs, out / f"{slug}-curves.png", f"{title}: {scored_on} top-1 per epoch"
         )
@@ -246,11 +246,15 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
     return path
 
 
+def _scored_splits(runs: list[dict[str, Any]]) -> list[str]:
+    """The splits the runs' top-1 was measured on, sorted (runs recorded before the split was logged: test)."""
+    return sorted({r.get("eval_split") or "test" for r in runs})
+
+
 def _split_line(runs: list[dict[str, Any]]) -> str:
-    """Which split the section's top-1 was measured on (runs recorded before the split was logged: test)."""
-    splits = sorted({r.get("eval_split") or "test" for r in runs})
+    """Which split the section's top-1 was measured on."""
     names = {"test": "the test split", "val": "the validation split held out of the training data"}
-    return "Top-1 on " + " and ".join(names.get(s, s) for s in splits) + "."
+    return "Top-1 on " + " and ".join(names.get(s, s) for s in _scored_splits(runs)) + "."
 
 
 def code_line(records: list[dict[str, Any]]) -> str:

@@ -46,12 +46,14 @@ def alias_table(weights: Tensor) -> tuple[Tensor, Tensor]:
     over = torch.nonzero(a >= 1).flatten()
     if under.numel() == 0 or over.numel() == 0:  # all equal (up to rounding)
         return threshold, alias
-    deficit = torch.cumsum(1 - a[under], 0)  # inclusive cumulative deficit of the under-full columns
-    deficit_before = deficit - (1 - a[under])
+    a_under = a[under]
+    gap = 1 - a_under  # what each under-full column lacks
+    deficit = torch.cumsum(gap, 0)  # inclusive cumulative deficit of the under-full columns
+    deficit_before = deficit - gap
     excess = torch.cumsum(a[over] - 1, 0)
     last = over.numel() - 1
     donor = torch.searchsorted(excess, deficit_before).clamp_max_(last)
-    threshold[under] = a[under]
+    threshold[under] = a_under
     alias[under] = over[donor]
     served = torch.searchsorted(deficit_before, excess, right=True)  # under-full columns served by ranks <= r
     deficit_served = torch.where(served > 0, deficit[(served - 1).clamp_min(0)], torch.zeros_like(excess))
