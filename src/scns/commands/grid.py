@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import re
 
 from scns.commands.options import add_override_argument
 
@@ -51,8 +53,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "with --threads CORES/W each keep the cores busier with small networks (BENCHMARKS.md s. 8: two "
         "1-thread workers trained resnet8 students at 1.30x the rate of one 2-thread worker)",
     )
+    parser.add_argument(
+        "--deadline",
+        metavar="WHEN",
+        help="start only the cells whose estimated training time fits before WHEN, a clock time HH:MM "
+        "(its next occurrence, local time) or a duration from now (90m, 2.5h, 1h30m); defer the rest. "
+        "For a sitting or a lease whose end would lose an unfinished cell's checkpoint. The estimate "
+        "comes from finished runs of the same step cost in DIR (a cell with none is deferred)",
+    )
     add_override_argument(parser, "config override applied to every cell (repeatable)")
     parser.set_defaults(run=run)
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def parse_deadline(text: str, now: datetime.datetime) -> datetime.datetime:
+    """``text`` as a moment after ``now``: ``HH:MM`` (its next occurrence) or a duration (``90m``, ``2.5h``,
+    ``1h30m``, ``45s``). ValueError with the accepted forms otherwise."""
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
+    if clock:
+        hour, minute = int(clock[1]), int(clock[2])
+        if hour > 23 or minute > 59:
+            raise ValueError(f"{text!r} is not a clock time (HH:MM, 00:00 to 23:59)")
+        moment = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        return moment if moment > now else moment + datetime.timedelta(days=1)
+    parts = _DURATION.fullmatch(text.strip())
+    if not text.strip() or parts is None or not any(parts.groups()):
+        raise ValueError(f"{text!r} is neither a clock time (HH:MM) nor a duration (90m, 2.5h, 1h30m, 45s)")
+    hours, minutes, seconds = (float(p) if p else 0.0 for p in parts.groups())
+    return now + datetime.timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,6 +107,12 @@ def run(args: argparse.Namespace) -> int:
             who = f"  (run by {holder.get('host')} pid {holder.get('pid')})" if holder else ""
             print(f"{state:<5} {cell.name:<60} {','.join(cell.settings):<12} {cell.method}{who}")
         return 0
+    deadline = None
+    if args.deadline is not None:
+        try:
+            deadline = parse_deadline(args.deadline, datetime.datetime.now()).timestamp()
+        except ValueError as err:
+            raise SystemExit(f"scns grid: --deadline: {err}") from None
     if not args.poll > 0:
         raise SystemExit(f"scns grid: --poll must be a positive number of seconds, got {args.poll}")
     if args.threads is not None:
@@ -96,12 +132,17 @@ def run(args: argparse.Namespace) -> int:
     from scns.train import distributed as ddp
 
     with ddp.session():  # under torchrun: one orderly DDP shutdown after the last cell
-        status = run_grid(cells, args.out, overrides=overrides, only=args.only, poll_s=args.poll)
+        status = run_grid(
+            cells, args.out, overrides=overrides, only=args.only, poll_s=args.poll, deadline=deadline
+        )
     if not ddp.env_is_rank_zero():  # under torchrun rank 0 reports for the job
         return 1 if status["failed"] else 0
     print(
-        f"finished {len(status['finished'])}, already done {len(status['skipped'])}, failed {len(status['failed'])}"
+        f"finished {len(status['finished'])}, already done {len(status['skipped'])}, "
+        f"deferred {len(status['deferred'])}, failed {len(status['failed'])}"
     )
+    for name, why in status["deferred"].items():
+        print(f"  deferred {name}: {why}")
     for name, error in status["failed"].items():
         print(f"  FAILED {name}: {error}")
     return 1 if status["failed"] else 0

@@ -7,7 +7,8 @@ Layout of a grid directory::
     DIR/results.json       one record per finished cell, rewritten after every cell
 
 ``DIR/runs/<cell>/.claim`` is locked by the worker running that cell, so several workers can share
-one grid directory.
+one grid directory. A worker given a deadline starts only the cells whose estimated training time
+(:mod:`scns.train.cell_time`) fits before it, and defers the rest to a later invocation.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from scns.registry import UnknownNameError
 from scns.rundir import RunDir, RunDirError
 from scns.runinfo import find_runs, is_finished, run_record
 from scns.train import distributed as ddp
+from scns.train.cell_time import estimate_cell_seconds
 from scns.train.claims import CellClaim
 from scns.train.engine import Trainer, resolve_device
 from scns.train.protocols import Cell
@@ -63,6 +65,7 @@ def run_grid(
     only: str | None = None,
     log: Callable[[str], None] = print,
     poll_s: float = 30.0,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
     """Run (or continue) every cell whose name contains ``only`` (all when None).
 
@@ -73,8 +76,12 @@ def run_grid(
 
     Args:
         overrides: dotted config overrides applied to every cell (e.g. data dir, device, smoke sizes).
+        deadline: a ``time.time()`` by which this worker is to be done: a cell is started only when its
+            estimated training time fits before it (a cell with no estimate is not started), and a
+            worker waiting on other workers' cells stops waiting once it has passed.
     Returns:
-        {"finished": [...], "failed": {name: error}, "skipped": [...]} for this invocation.
+        {"finished": [...], "failed": {name: error}, "skipped": [...], "deferred": {name: why}} for
+        this invocation.
     """
     out_dir = Path(out_dir)
     runs_dir = out_dir / "runs"
@@ -98,7 +105,7 @@ def run_grid(
     leader = _join_ranks(extra)
     if not leader:
         log = _quiet
-    status: dict[str, Any] = {"finished": [], "failed": {}, "skipped": []}
+    status: dict[str, Any] = {"finished": [], "failed": {}, "skipped": [], "deferred": {}}
     position = {cell.name: i for i, cell in enumerate(order, 1)}
     pending = order
     while pending:
@@ -106,9 +113,12 @@ def run_grid(
         ran = False
         for cell in pending:
             run_dir = runs_dir / cell.name
-            verdict, claim = _verdict(cell, runs_dir, status) if leader else ("", None)
+            verdict, claim = _verdict(cell, runs_dir, status, extra, deadline) if leader else ("", None)
             verdict = dist.broadcast_object(verdict)  # under torchrun the ranks follow rank 0
-            if verdict == "skip":
+            if verdict.startswith("defer:"):
+                status["deferred"][cell.name] = verdict.removeprefix("defer:")
+                log(f"    deferred {cell.name}: {status['deferred'][cell.name]}")
+            elif verdict == "skip":
                 status["skipped"].append(cell.name)
             elif verdict == "teacher failed":
                 status["failed"][cell.name] = f"its teacher {cell.depends_on} failed"
@@ -121,6 +131,10 @@ def run_grid(
                 ran = True
                 if leader:
                     write_results(out_dir, cells)
+        if waiting and not ran and deadline is not None and time.time() >= deadline:
+            for cell in waiting:
+                status["deferred"][cell.name] = "the deadline passed while it waited on another worker"
+            break
         if waiting and not ran:
             log(f"    waiting for {len(waiting)} cell(s) held by other workers")
             time.sleep(poll_s)
@@ -130,9 +144,12 @@ def run_grid(
     return status
 
 
-def _verdict(cell: Cell, runs_dir: Path, status: dict[str, Any]) -> tuple[str, CellClaim | None]:
+def _verdict(
+    cell: Cell, runs_dir: Path, status: dict[str, Any], extra: dict[str, Any], deadline: float | None
+) -> tuple[str, CellClaim | None]:
     """What this worker does with ``cell`` now: "skip" (finished), "teacher failed", "wait" (another
-    worker holds it, or its teacher is not finished) or "run", with the claim held for the run."""
+    worker holds it, or its teacher is not finished), "defer:<why>" (it would not finish before the
+    deadline) or "run", with the claim held for the run."""
     run_dir = runs_dir / cell.name
     if is_finished(run_dir):
         return "skip", None
@@ -146,6 +163,13 @@ def _verdict(cell: Cell, runs_dir: Path, status: dict[str, Any]) -> tuple[str, C
     if is_finished(run_dir):  # another worker finished it since we looked
         claim.release()
         return "skip", None
+    if deadline is not None:
+        estimate = estimate_cell_seconds(cell_config(cell, runs_dir, extra), run_dir, runs_dir)
+        left = deadline - time.time()
+        if estimate.seconds is None or estimate.seconds > left:
+            claim.release()
+            needs = "no estimate" if estimate.seconds is None else f"needs ~{estimate.seconds / 60:.0f} min"
+            return f"defer:{needs} ({estimate.basis}), {max(left, 0) / 60:.0f} min left", None
     return "run", claim
 
 

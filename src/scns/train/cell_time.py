@@ -1,0 +1,108 @@
+"""How long a grid cell will train, from the runs already in its grid directory.
+
+A worker with a deadline (``scns grid --deadline``) starts a cell only when this estimate fits in the
+time left, so a sitting or a lease never ends in the middle of a cell whose checkpoint would be lost
+with the machine. The estimate is the cell's epochs still to train times a median epoch time:
+
+- the cell's own, when it has trained some epochs (it resumes);
+- else that of finished runs in the same directory whose step costs the same (:data:`COST_KEYS`
+  equal), or failing those, the same apart from the sampler (sampling is 0.3-16 % of a step,
+  BENCHMARKS.md s. 2, which :data:`MARGIN` covers);
+- else none: such a cell is never started against a deadline.
+
+Epoch times are logged without evaluation and start-up (data, teacher, bank prefill), hence the
+margin and the fixed :data:`STARTUP_S`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scns.config import Config
+from scns.rundir import RunDir, RunDirError
+from scns.runinfo import find_runs, is_finished, read_metrics
+
+#: Options that set what one training step costs (dotted config keys). Two runs equal on all of
+#: them train an epoch in about the same time on the same machine.
+COST_KEYS = (
+    "data.dataset",
+    "data.batch_size",
+    "data.val_size",
+    "model.name",
+    "train.objective",
+    "train.max_steps_per_epoch",
+    "distill.method",
+    "distill.teacher_model",
+    "contrast.negatives",
+    "contrast.latent_mixup",
+    "contrast.sampler",
+)
+
+#: The same, less the sampler: the fallback match.
+COST_KEYS_ANY_SAMPLER = tuple(key for key in COST_KEYS if key != "contrast.sampler")
+
+#: Safety factor on the summed epoch times (evaluation, a slower sampler, a noisy machine).
+MARGIN = 1.15
+#: Seconds allowed for a run's start-up: loading data and teacher, prefilling the banks.
+STARTUP_S = 120.0
+
+
+@dataclass(frozen=True)
+class CellEstimate:
+    """Seconds a cell still needs (``None`` when nothing to estimate from) and what the figure rests on."""
+
+    seconds: float | None
+    basis: str
+
+
+def cost_signature(config: Config, keys: tuple[str, ...] = COST_KEYS) -> tuple[Any, ...]:
+    """The values of ``keys`` in ``config`` (lists made hashable)."""
+    values = []
+    for key in keys:
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        values.append(tuple(value) if isinstance(value, list) else value)
+    return tuple(values)
+
+
+def _epoch_times(run_dir: Path) -> list[float]:
+    try:
+        return [float(m["epoch_time_s"]) for m in read_metrics(run_dir) if "epoch_time_s" in m]
+    except (RunDirError, OSError, ValueError, KeyError):
+        return []
+
+
+def estimate_cell_seconds(config: Config, run_dir: Path, runs_dir: Path) -> CellEstimate:
+    """Seconds the run ``config`` (to live in ``run_dir``) needs to finish, from the runs in ``runs_dir``.
+
+    Args:
+        config: the cell's resolved config (its ``train.epochs`` is the target).
+        run_dir: the cell's own directory (it may hold epochs already trained).
+        runs_dir: the grid's ``runs`` directory, searched for finished runs of the same cost.
+    """
+    # epochs trained count only with the checkpoint they resume from (without it the run starts over)
+    own = _epoch_times(run_dir) if RunDir(run_dir).last_checkpoint.is_file() else []
+    left = config.train.epochs - len(own)
+    if left <= 0:
+        return CellEstimate(STARTUP_S, "all epochs trained; the summary is left to write")
+    if own:
+        return CellEstimate(STARTUP_S + MARGIN * left * statistics.median(own), f"its own {len(own)} epochs")
+    finished = [
+        (path, Config.load(RunDir(path).config))
+        for path in (find_runs([runs_dir]) if runs_dir.is_dir() else [])
+        if path != run_dir and is_finished(path)
+    ]
+    for keys, what in ((COST_KEYS, "same step cost"), (COST_KEYS_ANY_SAMPLER, "same cost but the sampler")):
+        wanted = cost_signature(config, keys)
+        matches = sorted(path.name for path, other in finished if cost_signature(other, keys) == wanted)
+        times = [t for name in matches for t in _epoch_times(runs_dir / name)]
+        if times:
+            shown = ", ".join(matches[:3]) + (", ..." if len(matches) > 3 else "")
+            return CellEstimate(
+                STARTUP_S + MARGIN * left * statistics.median(times),
+                f"{len(matches)} finished run(s) of the {what}: {shown}",
+            )
+    return CellEstimate(None, "no finished run of the same step cost in this grid")
