@@ -9,6 +9,16 @@ from typing import Any
 
 from scns.report import plots
 from scns.report.collect import method_step_time
+from scns.report.decision import (
+    BEST_CLASS_LEVEL,
+    EQUIVALENCE_MARGIN,
+    FEWER_NEGATIVES_ARM,
+    KD,
+    OTHER_SCNS_ARMS,
+    UNIFORM,
+    product_default,
+    top1_by_method,
+)
 from scns.report.stats import inside_margin, paired_difference, summarize
 
 # Baselines each setting's methods are compared with, in column order.
@@ -28,18 +38,14 @@ NEGATIVES_SETTINGS = ("supervised", "distill", "pilot", "decisive")
 
 #: The decisive grid's pre-registered comparisons (BENCHMARKS.md s. 8), in order: (role, method,
 #: baseline). The chosen class-level arm's label starts with ``best class-level``.
-BEST_CLASS_LEVEL = "best class-level"
 DECISIVE_COMPARISONS = (
-    ("primary", BEST_CLASS_LEVEL, "crd+kd uniform"),
-    ("secondary", "crd+kd uniform", "kd"),
-    ("secondary", "kd", "student"),
-    ("secondary", "crd+kd sample_topk skip2%", "crd+kd uniform"),
-    ("secondary", "crd+kd uniform + mixup beta cap", "crd+kd uniform"),
-    ("secondary", "crd+kd class_topk wordnet+glove k1024", "crd+kd uniform k1024"),
-    ("equivalence", "crd+kd class_topk wordnet+glove k1024", "crd+kd uniform"),
+    ("primary", BEST_CLASS_LEVEL, UNIFORM),
+    ("secondary", UNIFORM, KD),
+    ("secondary", KD, "student"),
+    *(("secondary", arm, UNIFORM) for arm in OTHER_SCNS_ARMS if arm != FEWER_NEGATIVES_ARM),
+    ("secondary", FEWER_NEGATIVES_ARM, "crd+kd uniform k1024"),
+    ("equivalence", FEWER_NEGATIVES_ARM, UNIFORM),
 )
-#: The pre-registered equivalence margin (points of top-1) for "the same accuracy with 16x fewer negatives".
-EQUIVALENCE_MARGIN = 0.5
 PAPER_NOTE = (
     "Reference deltas from the paper (O'Neill & Bollegala, 2021), full schedules on GPUs: supervised "
     "CIFAR-10 +1.52 points averaged over architectures; distillation CIFAR-100 +3.29 over the student "
@@ -212,7 +218,7 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
         parts += ["", f"## {title}", "", _split_line(runs), "", accuracy_table(setting, runs), ""]
         parts.append(_noise_statement(setting, runs))
         if setting == "decisive":
-            parts += ["", preregistered_table(runs)]
+            parts += ["", preregistered_table(runs), "", default_paragraph(runs)]
         scored_on = "validation" if _scored_splits(runs) == ["val"] else "test"
         curve = plots.learning_curves(
             runs, out / f"{slug}-curves.png", f"{title}: {scored_on} top-1 per epoch"
@@ -268,14 +274,22 @@ def code_line(records: list[dict[str, Any]]) -> str:
     return f"Code commits: {listed}."
 
 
+def default_paragraph(runs: list[dict[str, Any]]) -> str:
+    """The shipped default the pre-registered rule (:func:`scns.report.decision.product_default`) draws
+    from the decisive grid, with every comparison it read."""
+    decision = product_default(runs)
+    if decision.complete:
+        head = f"**Product default by the pre-registered rule: {decision.method}, negatives of `{decision.negatives}`.**"
+    else:
+        head = "**Product default by the pre-registered rule: not decided yet.**"
+    return "\n".join([head, "", *(f"- {reason}" for reason in decision.reasons)])
+
+
 def preregistered_table(runs: list[dict[str, Any]]) -> str:
     """The decisive grid's pre-registered comparisons with their pre-registered readings: a difference
     is claimed only when its 95 % interval excludes 0; equivalence only when the interval lies inside
     +-EQUIVALENCE_MARGIN."""
-    by_method: dict[str, dict[int, float]] = defaultdict(dict)
-    for r in runs:
-        label = BEST_CLASS_LEVEL if r["method"].startswith(BEST_CLASS_LEVEL) else r["method"]
-        by_method[label][r["seed"]] = r["final_top1"]
+    by_method = top1_by_method(runs)
     chosen = next((r["method"] for r in runs if r["method"].startswith(BEST_CLASS_LEVEL)), BEST_CLASS_LEVEL)
     lines = [
         "Pre-registered comparisons (BENCHMARKS.md s. 8): per-seed differences of test top-1, mean, 95% t "
