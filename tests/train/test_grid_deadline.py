@@ -14,7 +14,7 @@ from scns.commands.grid import parse_deadline
 from scns.rundir import RunDir
 from scns.train.cell_time import MARGIN, STARTUP_S, estimate_cell_seconds
 from scns.train.claims import CellClaim
-from scns.train.grid import run_grid
+from scns.train.grid import grid_listing, run_grid
 from scns.train.protocols import Cell
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -136,3 +136,18 @@ def test_parse_deadline_accepts_clock_times_and_durations(text, expected):
 def test_parse_deadline_rejects_anything_else_naming_the_forms(text):
     with pytest.raises(ValueError, match="HH:MM"):
         parse_deadline(text, NOW)
+
+
+def test_listing_gives_each_open_cell_its_estimate_and_the_total(tmp_path):
+    grid = tmp_path / "grid"
+    done, todo, unknown = _cell("u-s0", 0), _cell("u-s1", 1), _cell("k-s0", 0, **{"contrast.negatives": 32})
+    _fake_run(grid / "runs" / done.name, [30.0, 30.0])
+    lines = grid_listing([done, todo, unknown], grid)
+    minutes = (STARTUP_S + MARGIN * 2 * 30.0) / 60
+    assert lines[0].startswith("done  u-s0") and "[" not in lines[0]
+    assert lines[1].startswith("todo  u-s1") and lines[1].endswith(f"[~{minutes:.0f} min]")
+    assert lines[2].startswith("todo  k-s0") and lines[2].endswith("[no estimate]")
+    assert lines[3] == (
+        f"2 cell(s) left: ~{minutes / 60:.1f} worker-hours estimated, 1 without an estimate "
+        "(no finished run of the same step cost)"
+    )

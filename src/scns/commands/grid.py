@@ -30,7 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--smoke", action="store_true", help="1 epoch of 2 steps per cell: checks the grid end to end"
     )
-    parser.add_argument("--list", action="store_true", help="list the cells and their state, run nothing")
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="list the cells, their state and the estimated minutes each has left (see --deadline), run nothing",
+    )
     parser.add_argument(
         "--seeds",
         type=int,
@@ -86,11 +90,9 @@ def parse_deadline(text: str, now: datetime.datetime) -> datetime.datetime:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from scns.config import Config, parse_override
-    from scns.train.claims import claim_holder
-    from scns.train.grid import SMOKE_OVERRIDES, is_finished, run_grid
+    from scns.train.grid import SMOKE_OVERRIDES, grid_listing, run_grid
     from scns.train.protocols import get_protocol, with_seeds
 
     cells = get_protocol(args.protocol)
@@ -100,12 +102,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise SystemExit(f"scns grid: --seeds: {err}") from None
     if args.list:
-        for cell in cells:
-            run_dir = Path(args.out) / "runs" / cell.name
-            holder = None if is_finished(run_dir) else claim_holder(run_dir)
-            state = "done" if is_finished(run_dir) else ("todo" if holder is None else "busy")
-            who = f"  (run by {holder.get('host')} pid {holder.get('pid')})" if holder else ""
-            print(f"{state:<5} {cell.name:<60} {','.join(cell.settings):<12} {cell.method}{who}")
+        print("\n".join(grid_listing(cells, args.out)))
         return 0
     deadline = None
     if args.deadline is not None:

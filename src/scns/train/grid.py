@@ -248,6 +248,38 @@ def _run_cell(cell: Cell, run_dir: Path, runs_dir: Path, extra: dict[str, Any]) 
     files.error.unlink(missing_ok=True)
 
 
+def grid_listing(cells: list[Cell], out_dir: str | Path, extra: dict[str, Any] | None = None) -> list[str]:
+    """One line per cell (state, name, settings, method; a busy cell's worker; a todo or busy cell's
+    estimated minutes to finish, :mod:`scns.train.cell_time`), then a line totalling what is left."""
+    from scns.train.claims import claim_holder
+
+    runs_dir = Path(out_dir) / "runs"
+    lines, known, unknown = [], 0.0, 0
+    for cell in cells:
+        run_dir = runs_dir / cell.name
+        finished = is_finished(run_dir)
+        holder = None if finished else claim_holder(run_dir)
+        state = "done" if finished else ("todo" if holder is None else "busy")
+        line = f"{state:<5} {cell.name:<60} {','.join(cell.settings):<12} {cell.method}"
+        if holder:
+            line += f"  (run by {holder.get('host')} pid {holder.get('pid')})"
+        if not finished:
+            estimate = estimate_cell_seconds(cell_config(cell, runs_dir, extra or {}), run_dir, runs_dir)
+            if estimate.seconds is None:
+                unknown += 1
+                line += "  [no estimate]"
+            else:
+                known += estimate.seconds
+                line += f"  [~{estimate.seconds / 60:.0f} min]"
+        lines.append(line)
+    left = sum(1 for line in lines if not line.startswith("done"))
+    lines.append(
+        f"{left} cell(s) left: ~{known / 3600:.1f} worker-hours estimated"
+        + (f", {unknown} without an estimate (no finished run of the same step cost)" if unknown else "")
+    )
+    return lines
+
+
 def write_results(out_dir: Path, cells: list[Cell]) -> list[dict[str, Any]]:
     """Every finished run under ``DIR/runs`` into ``DIR/results.json`` (atomically), whichever invocation
     ran it (another ``--only`` filter or ``--seeds`` list); ``cells`` supplies the metadata of this one's."""
