@@ -38,12 +38,19 @@ def test_teacher_and_pilot_hold_out_the_same_images_and_evaluate_on_them() -> No
 def test_paper_lite_runs_every_arm_for_three_seeds_on_the_full_data() -> None:
     cells = paper_lite()
     students = cells[1:]
-    assert len(students) == 3 * (1 + len(PAPER_LITE_ARMS))
+    assert len(students) == 3 * (2 + len(PAPER_LITE_ARMS))  # the student alone and the class-level arm
     for cell in cells:
         config = cell_config(cell, Path("/tmp/runs"), {"data.data_dir": "/data"})
         validate_config(config, check_teacher=False)
         assert config.data.val_size == 0 and config.data.eval_split == "test"
         assert config.train.epochs == 240
+
+
+@pytest.mark.parametrize("chosen", [None, *CLASS_LEVEL_CANDIDATES])
+def test_paper_lite_checks_the_class_level_arm_the_pilot_chose(monkeypatch, chosen) -> None:
+    monkeypatch.setattr(protocols, "DECISIVE_BEST_CLASS_ARM", chosen)
+    class_arms = {c.method for c in paper_lite()} & set(CLASS_LEVEL_CANDIDATES)
+    assert class_arms == {chosen or "crd+kd class_topk wordnet+glove"}
 
 
 def test_main_grid_is_listed_only_once_the_pilot_has_chosen(monkeypatch) -> None:

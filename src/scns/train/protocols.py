@@ -609,15 +609,21 @@ DEMO_ARMS: dict[str, dict[str, Any]] = {
     },
 }
 
-#: The methods of the GPU protocol ``paper-lite`` (pilot arms by label, plus the student alone).
+#: The methods of the GPU protocol ``paper-lite`` (pilot arms by label, plus the student alone), less
+#: its class-level arm, which is :func:`paper_lite_class_arm`.
 PAPER_LITE_ARMS = (
     "kd",
     "crd+kd uniform",
-    "crd+kd class_topk wordnet+glove",
     "crd+kd sample_topk skip2%",
     "crd+kd uniform + mixup beta cap",
     "crd+kd class_topk wordnet+glove k1024",
 )
+
+
+def paper_lite_class_arm() -> str:
+    """The class-level arm ``paper-lite`` checks on the GPU: the one the CPU pilot chose
+    (:data:`DECISIVE_BEST_CLASS_ARM`), or plain class_topk until it has chosen."""
+    return DECISIVE_BEST_CLASS_ARM or CLASS_LEVEL_CANDIDATES[0]
 
 
 def paper_lite() -> list[Cell]:
@@ -634,7 +640,8 @@ def paper_lite() -> list[Cell]:
     teacher, preset = preset_pair("cifar100/resnet56-resnet20")
     teacher = replace(teacher, name="c100-teacher-resnet56")
     base = {**preset, "contrast.similarity": "wordnet+glove"}
-    arms = {"student": {"distill.method": "student"}, **{a: PILOT_ARMS[a] for a in PAPER_LITE_ARMS}}
+    labels = (*PAPER_LITE_ARMS[:2], paper_lite_class_arm(), *PAPER_LITE_ARMS[2:])
+    arms = {"student": {"distill.method": "student"}, **{a: PILOT_ARMS[a] for a in labels}}
     return [teacher, *arm_cells(arms, base, (0, 1, 2), "c100-resnet56-resnet20", "distill", teacher)]
 
 
