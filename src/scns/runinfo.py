@@ -150,6 +150,8 @@ def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, A
         "err_within_super": last.get("test_err_within_super", last.get("val_err_within_super")),
         "err_across_super": last.get("test_err_across_super", last.get("val_err_across_super")),
         "device": summary.get("device"),
+        # the CPU vector ISAs its epochs ran on (runs that predate the field: none)
+        "cpu_capabilities": sorted({m["cpu_capability"] for m in metrics if m.get("cpu_capability")}),
         "git_commit": (summary.get("code") or {}).get("git_commit"),
         "source_sha256": (summary.get("code") or {}).get("source_sha256"),
         "run_dir": str(run_dir),

@@ -49,6 +49,9 @@ def test_run_directory_holds_config_metrics_checkpoints_summary(tmp_path):
     assert all(0 <= r["test_top1"] <= r["test_top5"] <= 100 for r in records)
     assert all(r["torch_threads"] == torch.get_num_threads() and r["load_avg_1m"] >= 0 for r in records)
     assert all(r["cpu_count"] >= 1 for r in records)
+    assert {(r["cpu_capability"], r["device_type"]) for r in records} == {
+        (torch.backends.cpu.get_cpu_capability(), "cpu")
+    }
     assert summary["final_top1"] == records[-1]["test_top1"]
     assert summary["best_top1"] == max(r["test_top1"] for r in records)
     state = ckpt.load_checkpoint(run_dir)

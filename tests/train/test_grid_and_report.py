@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 from digits_runs import DIGITS_TINY
 
 from scns.report import build_report, collect
@@ -112,6 +113,7 @@ def test_grid_skips_finished_resumes_unfinished_and_reports(tmp_path, monkeypatc
         "## supervised: digits, resnet8, 2 epochs" in text and "## budget: digits, resnet8, 2 epochs" in text
     )
     assert "| cross-entropy | 2 | 0,1 |" in text and "| uniform K=32 | 2 | 0,1 |" in text
+    assert f"(devices: cpu; CPU kernels: {torch.backends.cpu.get_cpu_capability()})" in text
     assert "diff vs uniform (95% CI, paired by seed)" in text and "diff vs kd" in text
     # hardness is read from the first and the last epoch's log of each run
     uniform = [r for r in records if r["name"] == "d-uniform-k64-s0"][0]

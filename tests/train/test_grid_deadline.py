@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from digits_runs import DIGITS_TINY, digits_config
 
 from scns.commands.grid import parse_deadline
 from scns.rundir import RunDir
-from scns.train.cell_time import MARGIN, STARTUP_S, estimate_cell_seconds
+from scns.train.cell_time import MARGIN, STARTUP_S, Machine, estimate_cell_seconds
 from scns.train.claims import CellClaim
 from scns.train.grid import grid_listing, run_grid
 from scns.train.protocols import Cell
@@ -26,14 +27,19 @@ def _cell(name: str, seed: int, **overrides) -> Cell:
     return Cell(name, ("t",), "uniform", seed, {**UNIFORM, **overrides, "train.seed": seed})
 
 
-def _fake_run(run_dir: Path, epoch_times: list[float], finished: bool = True, **overrides) -> None:
-    """A run directory as the engine leaves it, with the given per-epoch times (no training)."""
+HERE = Machine.current("cpu")
+
+
+def _fake_run(
+    run_dir: Path, epoch_times: list[float], finished: bool = True, machine: Machine = HERE, **overrides
+) -> None:
+    """A run directory as the engine leaves it, with the given per-epoch times on ``machine`` (no training)."""
     run_dir.mkdir(parents=True)
     files = RunDir(run_dir)
     digits_config(**{"contrast.sampler": "uniform", **overrides}).save(files.config)
     files.metrics.write_text(
         "".join(
-            json.dumps({"epoch": i, "epoch_time_s": t, "step_time_s": t / 2}) + "\n"
+            json.dumps({"epoch": i, "epoch_time_s": t, "step_time_s": t / 2, **asdict(machine)}) + "\n"
             for i, t in enumerate(epoch_times)
         )
     )
@@ -62,6 +68,36 @@ def test_estimate_falls_back_to_another_sampler_then_to_none(tmp_path):
     assert "same cost but the sampler" in estimate.basis
     more_negatives = digits_config(**{"contrast.sampler": "uniform", "contrast.negatives": 128})
     assert estimate_cell_seconds(more_negatives, runs / "new", runs).seconds is None
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        replace(HERE, cpu_capability="another ISA"),
+        replace(HERE, device_type="cuda"),
+        replace(HERE, torch_threads=HERE.torch_threads + 1),
+        replace(HERE, cpu_count=(HERE.cpu_count or 1) + 1),
+    ],
+)
+def test_only_epochs_timed_on_this_kind_of_machine_count(tmp_path, other):
+    runs = tmp_path / "runs"
+    _fake_run(runs / "elsewhere", [5.0, 5.0], machine=other)
+    config = digits_config(**{"contrast.sampler": "uniform"})
+    assert estimate_cell_seconds(config, runs / "new", runs, HERE).seconds is None
+    _fake_run(runs / "here", [50.0, 50.0])
+    assert estimate_cell_seconds(config, runs / "new", runs, HERE).seconds == pytest.approx(
+        STARTUP_S + MARGIN * 2 * 50.0
+    )
+    # and a run logged before the machine fields existed matches no machine
+    legacy = runs / "legacy"
+    _fake_run(legacy, [1.0, 1.0])
+    lines = [json.loads(line) for line in RunDir(legacy).metrics.read_text().splitlines()]
+    RunDir(legacy).metrics.write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k not in asdict(HERE)}) + "\n" for r in lines)
+    )
+    assert estimate_cell_seconds(config, runs / "new", runs, HERE).seconds == pytest.approx(
+        STARTUP_S + MARGIN * 2 * 50.0
+    )
 
 
 def test_estimate_of_a_resumed_cell_counts_its_own_epochs_left(tmp_path):
@@ -95,7 +131,9 @@ def test_worker_defers_cells_that_would_not_finish_and_runs_those_that_would(tmp
         "needs ~3 min (1 finished run(s) of the same step cost: u-s0), 1 min left"
         in status["deferred"][todo.name]
     )
-    assert status["deferred"][unknown.name].startswith("no estimate (no finished run of the same step cost")
+    assert status["deferred"][unknown.name].startswith(
+        "no estimate (no epochs of the same step cost timed on"
+    )
     assert not (runs / todo.name / "config.yaml").exists()  # nothing of a deferred cell was started
     assert CellClaim.acquire(runs / todo.name) is not None  # and its claim was given back
 
@@ -149,5 +187,5 @@ def test_listing_gives_each_open_cell_its_estimate_and_the_total(tmp_path):
     assert lines[2].startswith("todo  k-s0") and lines[2].endswith("[no estimate]")
     assert lines[3] == (
         f"2 cell(s) left: ~{minutes / 60:.1f} worker-hours estimated, 1 without an estimate "
-        "(no finished run of the same step cost)"
+        "(no epochs of the same step cost timed on this kind of machine)"
     )

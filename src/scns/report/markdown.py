@@ -197,11 +197,14 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     devices = sorted({str(r.get("device")) for r in records})
+    isas = sorted({isa for r in records for isa in r.get("cpu_capabilities") or []})
     parts = [
         "# scns results report",
         "",
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from {len(records)} finished runs in "
-        f"{', '.join(sources)} (devices: {', '.join(devices)}). {code_line(records)} Their training took "
+        f"{', '.join(sources)} (devices: {', '.join(devices)}"
+        + (f"; CPU kernels: {', '.join(isas)}" if isas else "")
+        + f"). {code_line(records)} Their training took "
         f"{sum(r['train_time_s'] for r in records) / 3600:.1f} h in all (sum of epoch wall times, "
         "sampler table builds included, evaluation not).",
         "Accuracy is the final epoch's top-1 on the split each section names (test, or a validation split "

@@ -10,6 +10,11 @@ with the machine. The estimate is the cell's epochs still to train times a media
   BENCHMARKS.md s. 2, which :data:`MARGIN` covers);
 - else none: such a cell is never started against a deadline.
 
+Only epochs timed on the same kind of machine count (:class:`Machine`: device type, CPU vector ISA,
+cores, torch threads): one sitting's CPU ran a CRD+KD epoch in 187 s, another's (AVX2 only) in
+411 s (BENCHMARKS.md s. 8), and an estimate from the faster would start cells the slower cannot
+finish. Epochs logged before these fields existed match no machine.
+
 Epoch times are logged without evaluation and start-up (data, teacher, bank prefill), hence the
 margin and the fixed :data:`STARTUP_S`.
 """
@@ -20,6 +25,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from scns.config import Config
 from scns.rundir import RunDir, RunDirError
@@ -68,26 +75,64 @@ def cost_signature(config: Config, keys: tuple[str, ...] = COST_KEYS) -> tuple[A
     return tuple(values)
 
 
-def _epoch_times(run_dir: Path) -> list[float]:
+@dataclass(frozen=True)
+class Machine:
+    """What an epoch's time depends on besides the run's options; each epoch logs these fields."""
+
+    device_type: str  # "cpu", "cuda", ...
+    cpu_capability: str  # torch's CPU kernel ISA: "AVX2", "AVX512", ...
+    cpu_count: int | None  # cores the process may use
+    torch_threads: int
+
+    @classmethod
+    def current(cls, device_type: str) -> Machine:
+        """This process on ``device_type``."""
+        from scns.train.engine import usable_cores
+
+        return cls(
+            device_type, torch.backends.cpu.get_cpu_capability(), usable_cores(), torch.get_num_threads()
+        )
+
+    def ran(self, epoch: dict[str, Any]) -> bool:
+        """Whether the logged ``epoch`` was trained on this kind of machine."""
+        logged = tuple(
+            epoch.get(key) for key in ("device_type", "cpu_capability", "cpu_count", "torch_threads")
+        )
+        return logged == (self.device_type, self.cpu_capability, self.cpu_count, self.torch_threads)
+
+
+def _epoch_times(run_dir: Path, machine: Machine) -> list[float]:
+    """The run's epoch times that were trained on ``machine``'s kind."""
     try:
-        return [float(m["epoch_time_s"]) for m in read_metrics(run_dir) if "epoch_time_s" in m]
+        return [
+            float(m["epoch_time_s"]) for m in read_metrics(run_dir) if "epoch_time_s" in m and machine.ran(m)
+        ]
     except (RunDirError, OSError, ValueError, KeyError):
         return []
 
 
-def estimate_cell_seconds(config: Config, run_dir: Path, runs_dir: Path) -> CellEstimate:
+def estimate_cell_seconds(
+    config: Config, run_dir: Path, runs_dir: Path, machine: Machine | None = None
+) -> CellEstimate:
     """Seconds the run ``config`` (to live in ``run_dir``) needs to finish, from the runs in ``runs_dir``.
 
     Args:
-        config: the cell's resolved config (its ``train.epochs`` is the target).
+        config: the cell's config (its ``train.epochs`` is the target).
         run_dir: the cell's own directory (it may hold epochs already trained).
         runs_dir: the grid's ``runs`` directory, searched for finished runs of the same cost.
+        machine: the kind of machine it will train on (default: this process on the config's device).
     """
+    if machine is None:
+        from scns.train.engine import resolve_device
+
+        machine = Machine.current(resolve_device(config.train.device).type)
     # epochs trained count only with the checkpoint they resume from (without it the run starts over)
-    own = _epoch_times(run_dir) if RunDir(run_dir).last_checkpoint.is_file() else []
-    left = config.train.epochs - len(own)
+    resumes = RunDir(run_dir).last_checkpoint.is_file()
+    done = len(read_metrics(run_dir)) if resumes else 0
+    left = config.train.epochs - done
     if left <= 0:
         return CellEstimate(STARTUP_S, "all epochs trained; the summary is left to write")
+    own = _epoch_times(run_dir, machine) if resumes else []
     if own:
         return CellEstimate(STARTUP_S + MARGIN * left * statistics.median(own), f"its own {len(own)} epochs")
     finished = [
@@ -98,11 +143,11 @@ def estimate_cell_seconds(config: Config, run_dir: Path, runs_dir: Path) -> Cell
     for keys, what in ((COST_KEYS, "same step cost"), (COST_KEYS_ANY_SAMPLER, "same cost but the sampler")):
         wanted = cost_signature(config, keys)
         matches = sorted(path.name for path, other in finished if cost_signature(other, keys) == wanted)
-        times = [t for name in matches for t in _epoch_times(runs_dir / name)]
+        times = [t for name in matches for t in _epoch_times(runs_dir / name, machine)]
         if times:
             shown = ", ".join(matches[:3]) + (", ..." if len(matches) > 3 else "")
             return CellEstimate(
                 STARTUP_S + MARGIN * left * statistics.median(times),
                 f"{len(matches)} finished run(s) of the {what}: {shown}",
             )
-    return CellEstimate(None, "no finished run of the same step cost in this grid")
+    return CellEstimate(None, "no epochs of the same step cost timed on this kind of machine in this grid")

@@ -58,6 +58,8 @@ MACHINE_METRICS = frozenset(
         "load_avg_1m",
         "torch_threads",
         "cpu_count",
+        "cpu_capability",
+        "device_type",
     }
 )
 
@@ -702,6 +704,10 @@ class Trainer:
             "images_per_s": seen / max(elapsed, 1e-9),
             "torch_threads": torch.get_num_threads(),
             "cpu_count": usable_cores(),
+            # the widest vector ISA torch's CPU kernels use (AVX2, AVX512): CPU epoch times from
+            # machines of different capability are not comparable
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "device_type": self.device.type,
             "load_avg_1m": load_average(),
         }
         record.update({f"train_{k}": v for k, v in values.items()})

@@ -32,7 +32,7 @@ from scns.rundir import RunDir, RunDirError
 from scns.runinfo import find_runs, is_finished, run_record
 from scns.train import distributed as ddp
 from scns.train.cell_time import estimate_cell_seconds
-from scns.train.claims import CellClaim
+from scns.train.claims import CellClaim, claim_holder
 from scns.train.engine import Trainer, resolve_device
 from scns.train.protocols import Cell
 from scns.train.validate import validate_config, validate_data_dir
@@ -251,8 +251,6 @@ def _run_cell(cell: Cell, run_dir: Path, runs_dir: Path, extra: dict[str, Any]) 
 def grid_listing(cells: list[Cell], out_dir: str | Path, extra: dict[str, Any] | None = None) -> list[str]:
     """One line per cell (state, name, settings, method; a busy cell's worker; a todo or busy cell's
     estimated minutes to finish, :mod:`scns.train.cell_time`), then a line totalling what is left."""
-    from scns.train.claims import claim_holder
-
     runs_dir = Path(out_dir) / "runs"
     lines, known, unknown = [], 0.0, 0
     for cell in cells:
@@ -275,7 +273,11 @@ def grid_listing(cells: list[Cell], out_dir: str | Path, extra: dict[str, Any] |
     left = sum(1 for line in lines if not line.startswith("done"))
     lines.append(
         f"{left} cell(s) left: ~{known / 3600:.1f} worker-hours estimated"
-        + (f", {unknown} without an estimate (no finished run of the same step cost)" if unknown else "")
+        + (
+            f", {unknown} without an estimate (no epochs of the same step cost timed on this kind of machine)"
+            if unknown
+            else ""
+        )
     )
     return lines
 
