@@ -126,3 +126,9 @@ def test_grid_without_data_dir_fails_before_any_cell(tmp_path, capsys, monkeypat
     assert main(["grid", "cpu-quick", "--out", str(tmp_path / "g"), "--only", "c10-resnet8-uniform"]) == 2
     assert "is read from files: pass --data-dir" in capsys.readouterr().err
     assert not (tmp_path / "g" / "runs").exists() or not any((tmp_path / "g" / "runs").iterdir())
+
+
+def test_grid_deadline_that_is_no_time_fails_before_any_cell(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="--deadline: 'soon' is neither a clock time"):
+        main(["grid", "cpu-quick", "--out", str(tmp_path / "g"), "--deadline", "soon"])
+    assert not (tmp_path / "g").exists()
