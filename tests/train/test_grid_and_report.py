@@ -223,7 +223,10 @@ def test_grid_threads_sets_the_workers_torch_threads(tmp_path, monkeypatch):
     monkeypatch.setattr(
         grid_module,
         "run_grid",
-        lambda *a, **k: seen.append(torch.get_num_threads()) or {"finished": [], "failed": {}, "skipped": []},
+        lambda *a, **k: (
+            seen.append(torch.get_num_threads())
+            or {"finished": [], "failed": {}, "skipped": [], "deferred": {}}
+        ),
     )
     before = torch.get_num_threads()
     try:
