@@ -117,7 +117,7 @@ def test_grid_command_passes_poll_interval_and_rejects_a_non_positive_one(tmp_pa
 
     def fake_run_grid(cells, out, **kwargs):
         seen.update(kwargs)
-        return {"finished": [], "failed": {}, "skipped": []}
+        return {"finished": [], "failed": {}, "skipped": [], "deferred": {}}
 
     monkeypatch.setattr(grid, "run_grid", fake_run_grid)
     assert main(["grid", "gpu", "--out", str(tmp_path / "g"), "--poll", "2.5"]) == 0
