@@ -31,18 +31,24 @@ HERE = Machine.current("cpu")
 
 
 def _fake_run(
-    run_dir: Path, epoch_times: list[float], finished: bool = True, machine: Machine = HERE, **overrides
+    run_dir: Path,
+    epoch_times: list[float],
+    finished: bool = True,
+    machine: Machine = HERE,
+    loads: list[float] | None = None,
+    **overrides,
 ) -> None:
     """A run directory as the engine leaves it, with the given per-epoch times on ``machine`` (no training)."""
     run_dir.mkdir(parents=True)
     files = RunDir(run_dir)
     digits_config(**{"contrast.sampler": "uniform", **overrides}).save(files.config)
-    files.metrics.write_text(
-        "".join(
-            json.dumps({"epoch": i, "epoch_time_s": t, "step_time_s": t / 2, **asdict(machine)}) + "\n"
-            for i, t in enumerate(epoch_times)
-        )
-    )
+    records = [
+        {"epoch": i, "epoch_time_s": t, "step_time_s": t / 2, **asdict(machine)}
+        for i, t in enumerate(epoch_times)
+    ]
+    for record, load in zip(records, loads or []):
+        record["load_avg_1m"] = load
+    files.metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
     if finished:
         files.summary.write_text(json.dumps({"final_top1": 50.0, "best_top1": 50.0, "final_top5": 90.0}))
 
@@ -57,6 +63,16 @@ def test_estimate_from_finished_runs_of_the_same_step_cost(tmp_path):
     # 2 epochs to train x the median of the 4 matching epoch times (10, 20, 20, 30)
     assert estimate.seconds == pytest.approx(STARTUP_S + MARGIN * 2 * 20.0)
     assert "2 finished run(s) of the same step cost: a-s0, b-s0" in estimate.basis
+
+
+def test_estimate_prefers_the_quiet_epochs(tmp_path):
+    runs = tmp_path / "runs"
+    # one epoch with the cores to itself, two that shared them (load far above the cores)
+    _fake_run(runs / "u-s0", [100.0, 300.0, 300.0], loads=[0.5, 50.0, 50.0], **{"train.epochs": 3})
+    config = digits_config(**{"contrast.sampler": "uniform"})
+    assert estimate_cell_seconds(config, runs / "new", runs).seconds == pytest.approx(
+        STARTUP_S + MARGIN * 2 * 100.0
+    )
 
 
 def test_estimate_falls_back_to_another_sampler_then_to_none(tmp_path):

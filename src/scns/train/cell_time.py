@@ -2,7 +2,8 @@
 
 A worker with a deadline (``scns grid --deadline``) starts a cell only when this estimate fits in the
 time left, so a sitting or a lease never ends in the middle of a cell whose checkpoint would be lost
-with the machine. The estimate is the cell's epochs still to train times a median epoch time:
+with the machine. The estimate is the cell's epochs still to train times a median epoch time (of the quiet epochs,
+where there are any):
 
 - the cell's own, when it has trained some epochs (it resumes);
 - else that of finished runs in the same directory whose step costs the same (:data:`COST_KEYS`
@@ -30,7 +31,7 @@ import torch
 
 from scns.config import Config
 from scns.rundir import RunDir, RunDirError
-from scns.runinfo import find_runs, is_finished, read_metrics
+from scns.runinfo import epoch_contended, find_runs, is_finished, read_metrics
 
 #: Options that set what one training step costs (dotted config keys). Two runs equal on all of
 #: them train an epoch in about the same time on the same machine.
@@ -51,8 +52,9 @@ COST_KEYS = (
 #: The same, less the sampler: the fallback match.
 COST_KEYS_ANY_SAMPLER = tuple(key for key in COST_KEYS if key != "contrast.sampler")
 
-#: Safety factor on the summed epoch times (evaluation, a slower sampler, a noisy machine).
-MARGIN = 1.15
+#: Safety factor on the summed epoch times: evaluation (about 10 s of a 420 s CRD+KD epoch on CPU),
+#: a slower sampler, a noisier machine.
+MARGIN = 1.10
 #: Seconds allowed for a run's start-up: loading data and teacher, prefilling the banks.
 STARTUP_S = 120.0
 
@@ -101,14 +103,19 @@ class Machine:
         return logged == (self.device_type, self.cpu_capability, self.cpu_count, self.torch_threads)
 
 
-def _epoch_times(run_dir: Path, machine: Machine) -> list[float]:
-    """The run's epoch times that were trained on ``machine``'s kind."""
+def _epochs_on(run_dir: Path, machine: Machine) -> list[dict[str, Any]]:
+    """The run's logged epochs that were trained on ``machine``'s kind."""
     try:
-        return [
-            float(m["epoch_time_s"]) for m in read_metrics(run_dir) if "epoch_time_s" in m and machine.ran(m)
-        ]
+        return [m for m in read_metrics(run_dir) if "epoch_time_s" in m and machine.ran(m)]
     except (RunDirError, OSError, ValueError, KeyError):
         return []
+
+
+def typical_epoch_s(epochs: list[dict[str, Any]]) -> float:
+    """The median epoch time of the quiet epochs (cores not shared, :func:`scns.runinfo.epoch_contended`)
+    when there are any, else of all: a worker that starts a cell expects the machine to itself."""
+    quiet = [float(m["epoch_time_s"]) for m in epochs if epoch_contended(m) is False]
+    return statistics.median(quiet or [float(m["epoch_time_s"]) for m in epochs])
 
 
 def estimate_cell_seconds(
@@ -132,9 +139,9 @@ def estimate_cell_seconds(
     left = config.train.epochs - done
     if left <= 0:
         return CellEstimate(STARTUP_S, "all epochs trained; the summary is left to write")
-    own = _epoch_times(run_dir, machine) if resumes else []
+    own = _epochs_on(run_dir, machine) if resumes else []
     if own:
-        return CellEstimate(STARTUP_S + MARGIN * left * statistics.median(own), f"its own {len(own)} epochs")
+        return CellEstimate(STARTUP_S + MARGIN * left * typical_epoch_s(own), f"its own {len(own)} epochs")
     finished = [
         (path, Config.load(RunDir(path).config))
         for path in (find_runs([runs_dir]) if runs_dir.is_dir() else [])
@@ -143,11 +150,11 @@ def estimate_cell_seconds(
     for keys, what in ((COST_KEYS, "same step cost"), (COST_KEYS_ANY_SAMPLER, "same cost but the sampler")):
         wanted = cost_signature(config, keys)
         matches = sorted(path.name for path, other in finished if cost_signature(other, keys) == wanted)
-        times = [t for name in matches for t in _epoch_times(runs_dir / name, machine)]
-        if times:
+        epochs = [m for name in matches for m in _epochs_on(runs_dir / name, machine)]
+        if epochs:
             shown = ", ".join(matches[:3]) + (", ..." if len(matches) > 3 else "")
             return CellEstimate(
-                STARTUP_S + MARGIN * left * statistics.median(times),
+                STARTUP_S + MARGIN * left * typical_epoch_s(epochs),
                 f"{len(matches)} finished run(s) of the {what}: {shown}",
             )
     return CellEstimate(None, "no epochs of the same step cost timed on this kind of machine in this grid")
