@@ -101,6 +101,12 @@ def run(args: argparse.Namespace) -> int:
             cells = with_seeds(cells, args.seeds)
         except ValueError as err:
             raise SystemExit(f"scns grid: --seeds: {err}") from None
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit(f"scns grid: --threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.list:
         print("\n".join(grid_listing(cells, args.out)))
         return 0
@@ -112,12 +118,6 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"scns grid: --deadline: {err}") from None
     if not args.poll > 0:
         raise SystemExit(f"scns grid: --poll must be a positive number of seconds, got {args.poll}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise SystemExit(f"scns grid: --threads must be >= 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
     overrides: dict = {"train.device": args.device}
     data_dir = args.data_dir or os.environ.get("SCNS_DATA_DIR")
     if data_dir:
