@@ -63,7 +63,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="start only the cells whose estimated training time fits before WHEN, a clock time HH:MM "
         "(its next occurrence, local time) or a duration from now (90m, 2.5h, 1h30m); defer the rest. "
         "For a sitting or a lease whose end would lose an unfinished cell's checkpoint. The estimate "
-        "comes from finished runs of the same step cost in DIR (a cell with none is deferred)",
+        "comes from finished runs of the same step cost in DIR, timed on the same kind of machine (a cell "
+        "with none is deferred)",
     )
     add_override_argument(parser, "config override applied to every cell (repeatable)")
     parser.set_defaults(run=run)
@@ -90,7 +91,6 @@ def parse_deadline(text: str, now: datetime.datetime) -> datetime.datetime:
 
 
 def run(args: argparse.Namespace) -> int:
-
     from scns.config import Config, parse_override
     from scns.train.grid import SMOKE_OVERRIDES, grid_listing, run_grid
     from scns.train.protocols import get_protocol, with_seeds

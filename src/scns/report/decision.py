@@ -68,6 +68,11 @@ def top1_by_method(runs: list[dict[str, Any]]) -> dict[str, dict[int, float]]:
     return out
 
 
+def chosen_class_arm(runs: list[dict[str, Any]]) -> str:
+    """The main grid's label of the chosen class-level arm (:data:`BEST_CLASS_LEVEL` while none has run)."""
+    return next((r["method"] for r in runs if r["method"].startswith(BEST_CLASS_LEVEL)), BEST_CLASS_LEVEL)
+
+
 def _above_zero(d: PairedDiff | None) -> bool:
     return d is not None and d.n >= 2 and d.low > 0
 
@@ -107,15 +112,14 @@ def product_default(runs: list[dict[str, Any]], seeds_required: int = 4) -> Deci
     primary = paired_difference(top1[BEST_CLASS_LEVEL], uniform, LEVEL)
     reasons.append(_describe("best class-level - crd+kd uniform", primary, LEVEL))
     if _above_zero(primary):
-        chosen = next(r["method"] for r in runs if r["method"].startswith(BEST_CLASS_LEVEL))
         reasons.append("rule 2a: the best class-level arm beats uniform")
-        return Decision(method, chosen, tuple(reasons))
+        return Decision(method, chosen_class_arm(runs), tuple(reasons))
 
     winners: list[tuple[float, str]] = []
     for arm in OTHER_SCNS_ARMS:
         d = paired_difference(top1[arm], uniform, FAMILY_LEVEL)
         reasons.append(_describe(f"{arm} - crd+kd uniform", d, FAMILY_LEVEL))
-        if d is not None and _above_zero(d):
+        if d is not None and _above_zero(d):  # the None test also narrows d for the type checker
             winners.append((d.mean, arm))
     if winners:
         arm = max(winners)[1]

@@ -16,6 +16,7 @@ from scns.report.decision import (
     KD,
     OTHER_SCNS_ARMS,
     UNIFORM,
+    chosen_class_arm,
     product_default,
     top1_by_method,
 )
@@ -293,7 +294,7 @@ def preregistered_table(runs: list[dict[str, Any]]) -> str:
     is claimed only when its 95 % interval excludes 0; equivalence only when the interval lies inside
     +-EQUIVALENCE_MARGIN."""
     by_method = top1_by_method(runs)
-    chosen = next((r["method"] for r in runs if r["method"].startswith(BEST_CLASS_LEVEL)), BEST_CLASS_LEVEL)
+    chosen = chosen_class_arm(runs)
     lines = [
         "Pre-registered comparisons (BENCHMARKS.md s. 8): per-seed differences of test top-1, mean, 95% t "
         f"interval, two-sided paired t-test; equivalence margin +-{EQUIVALENCE_MARGIN}.",

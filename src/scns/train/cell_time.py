@@ -23,7 +23,7 @@ margin and the fixed :data:`STARTUP_S`.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +97,7 @@ class Machine:
 
     def ran(self, epoch: dict[str, Any]) -> bool:
         """Whether the logged ``epoch`` was trained on this kind of machine."""
-        logged = tuple(
-            epoch.get(key) for key in ("device_type", "cpu_capability", "cpu_count", "torch_threads")
-        )
-        return logged == (self.device_type, self.cpu_capability, self.cpu_count, self.torch_threads)
+        return tuple(epoch.get(field.name) for field in fields(self)) == astuple(self)
 
 
 def _epochs_on(run_dir: Path, machine: Machine) -> list[dict[str, Any]]:

@@ -252,7 +252,7 @@ def grid_listing(cells: list[Cell], out_dir: str | Path, extra: dict[str, Any] |
     """One line per cell (state, name, settings, method; a busy cell's worker; a todo or busy cell's
     estimated minutes to finish, :mod:`scns.train.cell_time`), then a line totalling what is left."""
     runs_dir = Path(out_dir) / "runs"
-    lines, known, unknown = [], 0.0, 0
+    lines, left, known, unknown = [], 0, 0.0, 0
     for cell in cells:
         run_dir = runs_dir / cell.name
         finished = is_finished(run_dir)
@@ -262,6 +262,7 @@ def grid_listing(cells: list[Cell], out_dir: str | Path, extra: dict[str, Any] |
         if holder:
             line += f"  (run by {holder.get('host')} pid {holder.get('pid')})"
         if not finished:
+            left += 1
             estimate = estimate_cell_seconds(cell_config(cell, runs_dir, extra or {}), run_dir, runs_dir)
             if estimate.seconds is None:
                 unknown += 1
@@ -270,7 +271,6 @@ def grid_listing(cells: list[Cell], out_dir: str | Path, extra: dict[str, Any] |
                 known += estimate.seconds
                 line += f"  [~{estimate.seconds / 60:.0f} min]"
         lines.append(line)
-    left = sum(1 for line in lines if not line.startswith("done"))
     lines.append(
         f"{left} cell(s) left: ~{known / 3600:.1f} worker-hours estimated"
         + (
