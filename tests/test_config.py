@@ -68,3 +68,27 @@ def test_extends_merges_sections_over_the_base(tmp_path):
     (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
     with pytest.raises(ConfigError, match="cycle"):
         Config.load(tmp_path / "loop.yaml")
+
+
+def test_a_config_file_is_read_with_a_safe_loader(tmp_path) -> None:
+    """The C loader used for speed is libyaml's *safe* one: a Python object tag is refused."""
+    path = tmp_path / "evil.yaml"
+    path.write_text("train: !!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        Config.load(path)
+
+
+def test_loading_a_saved_config_round_trips_every_field_type(tmp_path) -> None:
+    config = Config().with_overrides(
+        {
+            "optim.lr": 0.2,  # float
+            "train.epochs": 3,  # int
+            "contrast.mixture": ["uniform:0.5", "class_topk:0.5"],  # list
+            "contrast.mixture_ramp": [1, 3],  # tuple
+            "contrast.similarity": None,  # optional
+            "train.progress": False,  # bool
+        }
+    )
+    config.save(tmp_path / "config.yaml")
+    assert Config.load(tmp_path / "config.yaml") == config
+    assert Config.load(tmp_path / "config.yaml").contrast.mixture_ramp == config.contrast.mixture_ramp

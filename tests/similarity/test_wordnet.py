@@ -134,9 +134,17 @@ def test_missing_nltk_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(sys.modules, "nltk", None)
     monkeypatch.setitem(sys.modules, "nltk.data", None)
     monkeypatch.setitem(sys.modules, "nltk.corpus.reader.wordnet", None)
-    # A spelling of the folder not yet in load_wordnet's cache (failures are not cached).
+    # past load_wordnet's cache, which may hold the folder already (failures are not cached)
     with pytest.raises(SimilarityError, match=r"pip install 'scns\[wordnet\]'"):
-        wordnet.load_wordnet(wordnet.DEFAULT_WORDNET_DIRS[0] + "/./")
+        wordnet._read_wordnet.__wrapped__(Path(wordnet.DEFAULT_WORDNET_DIRS[0]))
+
+
+def test_one_folder_is_read_once_however_it_is_named(wn) -> None:
+    from scns.similarity import wordnet
+
+    folder = wordnet.find_wordnet_dir(None)
+    assert wordnet.load_wordnet() is wn
+    assert wordnet.load_wordnet(None) is wn and wordnet.load_wordnet(str(folder) + "/./") is wn
 
 
 def test_cifar10_wordnet_matrix_is_valid(wn) -> None:

@@ -78,10 +78,15 @@ def find_wordnet_dir(wordnet_dir: str | Path | None = None) -> Path:
     )
 
 
-@lru_cache(maxsize=4)
 def load_wordnet(wordnet_dir: str | Path | None = None) -> Any:
-    """An nltk ``WordNetCorpusReader`` over the WordNet 3.0 files (loaded once per folder, ~2-4 s)."""
-    root = find_wordnet_dir(wordnet_dir)
+    """An nltk ``WordNetCorpusReader`` over the WordNet 3.0 files (loaded once per folder, ~2-4 s,
+    however the folder is named: the default, a relative or an absolute path)."""
+    return _read_wordnet(find_wordnet_dir(wordnet_dir).resolve())
+
+
+@lru_cache(maxsize=4)
+def _read_wordnet(root: Path) -> Any:
+    """:func:`load_wordnet` for a resolved folder (the cache key); failures are not cached."""
     try:
         import nltk.data
         from nltk.corpus.reader.wordnet import WordNetCorpusReader
