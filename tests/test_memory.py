@@ -186,6 +186,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # multi-process (README: what the default run leaves out)
 def test_distributed_update_keeps_replicas_identical() -> None:
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed unavailable")

@@ -12,7 +12,9 @@ from scns.config import Config
 #: Two epochs of two steps of resnet8 on the bundled digits, 64 negatives, constant lr. The banks start
 #: empty: a prefill (a forward pass over all 1,437 training images, about 60% of a run's CPU time here)
 #: is tested in tests/objectives/test_calibration.py and, end to end, by the runs that turn it back on
-#: (test_engine.py's resume test, tests/train/test_kill_resume.py).
+#: (test_engine.py's resume test, tests/train/test_kill_resume.py). Evaluation runs after the last
+#: epoch only: one pass over the 360 test images costs about as much CPU as the epoch's two steps,
+#: and the tests that read a per-epoch score set ``train.eval_every`` back to 1.
 DIGITS_TINY: dict[str, Any] = {
     "data.dataset": "digits",
     "data.batch_size": 32,
@@ -21,6 +23,7 @@ DIGITS_TINY: dict[str, Any] = {
     "optim.lr": 0.02,
     "train.epochs": 2,
     "train.max_steps_per_epoch": 2,
+    "train.eval_every": 2,
     "train.device": "cpu",
     "train.progress": False,
     "contrast.negatives": 64,

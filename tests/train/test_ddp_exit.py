@@ -67,6 +67,7 @@ def run_jobs(kind: str, n: int, tmp_path: Path) -> None:
         assert result.exit_after_summary_s < 30.0
 
 
+@pytest.mark.slow  # multi-process (README: what the default run leaves out)
 def test_a_two_process_train_job_exits_after_its_summary(tmp_path):
     """One job in the default run (each costs a torchrun and two torch imports); the slow set runs
     twenty of each kind."""

@@ -151,6 +151,7 @@ def test_two_processes_reach_the_weights_of_one_with_the_same_global_batch(tmp_p
         assert torch.equal(ddp_state[name], rank1[name])  # DDP keeps replicas bit-identical
 
 
+@pytest.mark.slow  # multi-process (README: what the default run leaves out)
 def test_bank_and_sampler_table_identical_across_ranks(tmp_path):
     config = base_config(
         **{
@@ -173,6 +174,7 @@ def test_bank_and_sampler_table_identical_across_ranks(tmp_path):
     assert (tmp_path / "ddp" / "summary.json").exists()
 
 
+@pytest.mark.slow  # multi-process (README: what the default run leaves out)
 def test_dead_rank_makes_the_other_fail_clearly_not_hang(tmp_path, tiny_mlp_registered):
     config = base_config(**{"contrast.sampler": "uniform", "contrast.negatives": 32})
     started = time.monotonic()

@@ -90,6 +90,28 @@ def test_protocols_are_well_formed():
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_supervised_grid_resumes_its_unfinished_run_and_reports_paired_differences(tmp_path, monkeypatch):
+    """The default run's end-to-end grid: four supervised cells (the slow test below adds the budget
+    and distillation settings and the pilot's wording)."""
+    monkeypatch.setenv("SCNS_CACHE_DIR", str(tmp_path / "cache"))
+    cells = [c for c in tiny_protocol() if "supervised" in c.settings]
+    assert sorted(c.method for c in cells) == ["cross-entropy", "cross-entropy", "uniform", "uniform"]
+    assert not run_grid(cells, tmp_path / "grid", log=lambda _: None)["failed"]
+    (tmp_path / "grid" / "runs" / "d-uniform-k64-s1" / "summary.json").unlink()
+    status = run_grid(cells, tmp_path / "grid", log=lambda _: None)
+    assert status["finished"] == ["d-uniform-k64-s1"] and len(status["skipped"]) == 3
+
+    records = collect([tmp_path / "grid"])
+    text = build_report(records, tmp_path / "report", ["grid"]).read_text()
+    assert "## supervised: digits, resnet8, 2 epochs" in text
+    assert "| cross-entropy | 2 | 0,1 |" in text and "| uniform K=64 | 2 | 0,1 |" in text
+    ce = sorted(r["final_top1"] for r in records if r["method"] == "cross-entropy")
+    assert f"{sum(ce) / 2:.2f}" in text  # the mean of the two seeds' final top-1
+    assert "diff vs uniform (95% CI, paired by seed)" in text and "Top-1 on the test split." in text
+    assert (tmp_path / "report" / "supervised-digits-resnet8-2ep-curves.png").stat().st_size > 1000
+
+
+@pytest.mark.slow  # 9 cells, three settings (the default run has the supervised grid above)
 def test_grid_skips_finished_resumes_unfinished_and_reports(tmp_path, monkeypatch):
     monkeypatch.setenv("SCNS_CACHE_DIR", str(tmp_path / "cache"))
     cells = tiny_protocol()

@@ -90,6 +90,7 @@ WORKER = """
 """
 
 
+@pytest.mark.slow  # two processes; the claims they split by are tested above, in one
 def test_two_workers_split_a_grid_and_run_every_cell_once(tmp_path):
     """One worker in a second process, the other in this one (once the second has started, so they
     run at the same time; a second process imports torch for ~3 CPU-s)."""
@@ -181,6 +182,7 @@ def _launch_grid(grid: Path, fail_on_rank1: str | None = None, timeout: float = 
     return [p.exitcode for p in procs]
 
 
+@pytest.mark.slow  # multi-process (README: what the default run leaves out)
 def test_torchrun_ranks_run_a_grid_as_one_worker(tmp_path):
     """Under torchrun every rank runs every cell together (rank 0 claims it; the others follow),
     each cell once; only rank 0 logs and writes the grid's files."""
@@ -198,6 +200,7 @@ def test_torchrun_ranks_run_a_grid_as_one_worker(tmp_path):
     assert {r["name"] for r in json.loads((grid / "results.json").read_text())} >= set(names)
 
 
+@pytest.mark.slow  # multi-process (README: what the default run leaves out)
 def test_torchrun_grid_stops_every_rank_at_a_failing_cell(tmp_path):
     """A failure on one rank stops the job on every rank (the others at the collective timeout or
     when the job ends), instead of the ranks running on out of step; the next cell never starts."""

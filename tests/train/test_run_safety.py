@@ -94,11 +94,19 @@ def test_lock_is_exclusive_even_within_one_process_and_released_files_are_remove
 
 
 # ----------------------------------------------------------------------------- resume rules
-@pytest.fixture
-def finished_run(tmp_path):
-    run_dir = tmp_path / "run"
-    Trainer.create(one_epoch(**{"train.out_dir": str(tmp_path), "train.name": "run"}), run_dir).fit()
+@pytest.fixture(scope="module")
+def finished_run_template(tmp_path_factory):
+    """One finished one-epoch run, trained once for the module; tests get copies."""
+    root = tmp_path_factory.mktemp("template")
+    run_dir = root / "run"
+    Trainer.create(one_epoch(**{"train.out_dir": str(root), "train.name": "run"}), run_dir).fit()
     return run_dir
+
+
+@pytest.fixture
+def finished_run(tmp_path, finished_run_template):
+    """A private copy of the finished run (resumes read the run directory they are given)."""
+    return shutil.copytree(finished_run_template, tmp_path / "run")
 
 
 @pytest.mark.parametrize(
@@ -164,11 +172,17 @@ def test_resume_cannot_cut_below_the_epochs_trained(tmp_path):
 
 
 # ----------------------------------------------------------------------------- teacher pin
-@pytest.fixture
-def teacher(tmp_path):
-    path = tmp_path / "teacher"
+@pytest.fixture(scope="module")
+def teacher_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("template") / "teacher"
     Trainer.create(one_epoch(), path).fit()
     return path
+
+
+@pytest.fixture
+def teacher(tmp_path, teacher_template):
+    """A private copy of a trained teacher run (the tests replace and move its checkpoint)."""
+    return shutil.copytree(teacher_template, tmp_path / "teacher")
 
 
 def distill_config(teacher_path, **overrides) -> Config:
