@@ -16,6 +16,7 @@ from scns.train.protocols import (
     PILOT_REGIME_ARMS,
     decisive,
     decisive_main,
+    decisive_main_arms,
     paper_lite,
 )
 from scns.train.validate import validate_config
@@ -58,6 +59,32 @@ def test_main_grid_is_listed_only_once_the_pilot_has_chosen(monkeypatch) -> None
     assert not [c for c in decisive() if c.name.startswith("main-")]
     monkeypatch.setattr(protocols, "DECISIVE_BEST_CLASS_ARM", CLASS_LEVEL_CANDIDATES[2])
     assert len([c for c in decisive() if c.name.startswith("main-")]) == 8 * len(DECISIVE_MAIN_SEEDS)
+
+
+def test_workers_reach_the_deciding_cells_first(monkeypatch) -> None:
+    """Cells run in list order: a grid stopped part-way has complete paired seeds of what decides."""
+    monkeypatch.setattr(protocols, "DECISIVE_BEST_CLASS_ARM", CLASS_LEVEL_CANDIDATES[1])
+    cells = decisive()[1:]
+    kinds = ["main" if c.name.startswith("main-") else "pilot" for c in cells]
+    deciding = {*PILOT_REGIME_ARMS, *CLASS_LEVEL_CANDIDATES}
+    first_main, last_main = kinds.index("main"), len(kinds) - 1 - kinds[::-1].index("main")
+    assert {c.method for c in cells[:first_main]} == deciding
+    assert {c.method for c in cells[last_main + 1 :]} == set(PILOT_ARMS) - deciding
+    main = cells[first_main : last_main + 1]
+    assert all(kind == "main" for kind in kinds[first_main : last_main + 1])
+    best = "best class-level: class_topk wordnet+glove beta1"
+    # the primary comparison and the regime's KD, seed by seed; then the other SCNS arms; the student last
+    assert [(c.method, c.seed) for c in main[:12]] == [
+        (m, s) for s in DECISIVE_MAIN_SEEDS for m in ("kd", "crd+kd uniform", best)
+    ]
+    assert [c.seed for c in main[12:28]] == sorted(c.seed for c in main[12:28])
+    assert {c.method for c in main[12:28]} == set(decisive_main_arms(CLASS_LEVEL_CANDIDATES[1])) - {
+        "kd",
+        "crd+kd uniform",
+        best,
+        "student",
+    }
+    assert [(c.method, c.seed) for c in main[28:]] == [("student", s) for s in DECISIVE_MAIN_SEEDS]
 
 
 @pytest.mark.parametrize("best", CLASS_LEVEL_CANDIDATES)

@@ -421,7 +421,12 @@ def decisive() -> list[Cell]:
         },
     )
     main = decisive_main(teacher, DECISIVE_BEST_CLASS_ARM) if DECISIVE_BEST_CLASS_ARM else []
-    return [teacher, *decisive_pilot(teacher), *main]
+    pilot = decisive_pilot(teacher)
+    # workers take cells in list order: the pilot cells that decide something (the regime pair, the
+    # class-level candidates), then the main grid, then the pilot's informational cells
+    deciding = [c for c in pilot if c.method in (*PILOT_REGIME_ARMS, *CLASS_LEVEL_CANDIDATES)]
+    informational = [c for c in pilot if c not in deciding]
+    return [teacher, *deciding, *main, *informational]
 
 
 #: The decisive students: resnet8 from the resnet32 teacher, CRD's batch and lr, a cosine schedule
@@ -589,7 +594,18 @@ def decisive_main(teacher: Cell, best_class_arm: str) -> list[Cell]:
     :data:`DECISIVE_MAIN_SEEDS`, trained on the same 45,000 images, evaluated on the test split."""
     base = {**DECISIVE_STUDENT, "data.eval_split": "test"}
     arms = decisive_main_arms(best_class_arm)
-    return arm_cells(arms, base, DECISIVE_MAIN_SEEDS, "main", "decisive", teacher)
+    cells = arm_cells(arms, base, DECISIVE_MAIN_SEEDS, "main", "decisive", teacher)
+    # Workers take cells in list order. The arms the product's default turns on first (the primary
+    # comparison and the regime's KD), seed by seed, then the other SCNS arms seed by seed, the
+    # student last: a grid stopped part-way leaves complete paired seeds of the comparisons that decide.
+    deciding = ("crd+kd uniform", next(label for label in arms if label.startswith("best class-level")), "kd")
+    position = {label: i for i, label in enumerate(arms)}
+
+    def priority(cell: Cell) -> tuple[int, int, int]:
+        group = 0 if cell.method in deciding else 2 if cell.method == "student" else 1
+        return group, cell.seed, position[cell.method]
+
+    return sorted(cells, key=priority)
 
 
 #: The supervised arms of ``scns demo`` (label -> overrides on the demo's digits setting): cross-entropy
