@@ -136,6 +136,7 @@ def launch(
     return [p.exitcode for p in procs]
 
 
+@pytest.mark.slow  # multi-process (README: what the default run leaves out)
 def test_two_processes_reach_the_weights_of_one_with_the_same_global_batch(tmp_path, tiny_mlp_registered):
     from scns.train.engine import Trainer
 

@@ -103,10 +103,11 @@ SAMPLE_TOPK = {
     ids=["cross-entropy", "sample_topk"],
 )
 def test_resume_after_crash_mid_epoch_matches_uninterrupted_run(tmp_path, monkeypatch, overrides):
-    reference = Trainer.create(tiny_config(**overrides), tmp_path / "ref")
+    config = tiny_config(**{"train.epochs": 2, **overrides})  # the crash is in the last epoch
+    reference = Trainer.create(config, tmp_path / "ref")
     reference.fit()
 
-    crashed = Trainer.create(tiny_config(**overrides), tmp_path / "crash")
+    crashed = Trainer.create(config, tmp_path / "crash")
     calls = {"n": 0}
     original = SupervisedObjective.after_step
 
