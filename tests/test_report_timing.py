@@ -119,3 +119,17 @@ def test_timing_note_warns_of_shared_gpus_only_for_gpu_runs() -> None:
 
     assert timing_note(["cpu"]) == timing_note(["None", "cpu"]) == TIMING_NOTE
     assert timing_note(["cpu", "cuda"]).endswith(GPU_TIMING_NOTE)
+
+
+def test_a_one_thread_epoch_that_got_too_little_cpu_was_shared_whatever_the_load_says() -> None:
+    """The load average is read at the epoch's end: a test run that stopped a minute before, or a
+    paused worker, leaves it low, but the 1-thread worker's share of CPU time shows the wait."""
+    from scns.runinfo import MIN_CPU_SHARE, epoch_contended
+
+    quiet_end = {"load_avg_1m": 1.8, "torch_threads": 1, "cpu_count": 2}
+    assert epoch_contended({**quiet_end, "cpu_share": 0.99}) is False
+    assert epoch_contended({**quiet_end, "cpu_share": MIN_CPU_SHARE - 0.01}) is True
+    assert epoch_contended(quiet_end) is False  # logged before cpu_share: the load alone decides
+    # several threads do not keep a share of 1 even alone: only the load decides for them
+    assert epoch_contended({**quiet_end, "torch_threads": 2, "cpu_share": 0.6}) is False
+    assert epoch_contended({**quiet_end, "load_avg_1m": 3.0, "cpu_share": 0.99}) is True

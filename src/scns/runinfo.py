@@ -56,6 +56,10 @@ def is_finished(run_dir: Path) -> bool:
     return len(read_metrics(run_dir)) == Config.load(files.config).train.epochs
 
 
+#: A 1-thread CPU epoch that ran less of its wall time than this waited for a core (or was stopped).
+MIN_CPU_SHARE = 0.9
+
+
 def epoch_contended(epoch: dict[str, Any]) -> bool | None:
     """Whether the run had to share cores in one epoch (None when it logged no load average).
 
@@ -63,11 +67,19 @@ def epoch_contended(epoch: dict[str, Any]) -> bool | None:
     max(cores, the run's threads) + 0.5, i.e. more runnable threads than cores, so some thread
     waited (two 1-thread grid workers on 2 cores do not: BENCHMARKS.md s. 8 measured each at the
     speed of one alone). Runs logged before the core count: above the run's own threads + 0.5.
+
+    The load average is read once, at the epoch's end, so it misses sharing that ended more than
+    a minute before. A 1-thread run therefore also logs ``cpu_share``, the CPU time its process got
+    over the epoch's wall time: a compute-bound thread alone on a core gets nearly all of it, and
+    below :data:`MIN_CPU_SHARE` it waited (several threads do not keep a share of 1 even alone).
     """
     load = epoch.get("load_avg_1m")
     if load is None:
         return None
     threads = epoch.get("torch_threads", 1)
+    share = epoch.get("cpu_share")
+    if threads == 1 and share is not None and share < MIN_CPU_SHARE:
+        return True
     cores = epoch.get("cpu_count")
     return load > (max(cores, threads) if cores else threads) + 0.5
 

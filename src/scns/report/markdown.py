@@ -21,6 +21,7 @@ from scns.report.decision import (
     top1_by_method,
 )
 from scns.report.stats import inside_margin, paired_difference, summarize
+from scns.runinfo import MIN_CPU_SHARE
 
 # Baselines each setting's methods are compared with, in column order.
 BASELINES = {
@@ -162,7 +163,9 @@ def _contention_mark(runs: list[dict[str, Any]]) -> str:
 TIMING_NOTE = (
     "Step ms is the median training-step time over the epochs of a run that had its cores to "
     "itself (the epoch ended with a 1-minute load average at most max(cores, the run's threads) + 0.5: "
-    "no more runnable threads than cores; the run's threads + 0.5 for runs that logged no core count), "
+    "no more runnable threads than cores; the run's threads + 0.5 for runs that logged no core count; "
+    f"and, for a 1-thread run, its process got at least {MIN_CPU_SHARE:.0%} of the epoch's wall time on "
+    "the CPU), "
     "averaged over the runs that had such epochs; train min is each run's total training wall time, averaged. A * marks "
     "figures that include time when other work shared the CPU (for step ms: no run had a quiet "
     "epoch): they overstate the cost. ? marks CPU runs that logged no load average. Anchor-neg cos "

@@ -56,6 +56,7 @@ MACHINE_METRICS = frozenset(
         "sampling_time_s",
         "refresh_time_s",
         "load_avg_1m",
+        "cpu_share",
         "torch_threads",
         "cpu_count",
         "cpu_capability",
@@ -649,7 +650,7 @@ class Trainer:
         self.loader.set_epoch(epoch)
         stream = 1 + self.dist.rank  # each rank draws its own negatives
         # the clock includes the objective's epoch start: a sampler table rebuilt there is training cost
-        epoch_start = time.perf_counter()
+        epoch_start, cpu_start = time.perf_counter(), time.process_time()
         self.objective.on_epoch_start(
             epoch, epoch_generator(cfg.train.seed, epoch, self.device, stream=stream)
         )
@@ -694,6 +695,7 @@ class Trainer:
         if progress is not None:
             progress.close()
         elapsed = time.perf_counter() - epoch_start
+        cpu_s = time.process_time() - cpu_start
         values = meter.compute()
         record: dict[str, Any] = {
             "epoch": epoch,
@@ -709,6 +711,8 @@ class Trainer:
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "device_type": self.device.type,
             "load_avg_1m": load_average(),
+            # the process's CPU time over its threads' wall time: below ~1, a thread waited for a core
+            "cpu_share": cpu_s / max(elapsed * torch.get_num_threads(), 1e-9),
         }
         record.update({f"train_{k}": v for k, v in values.items()})
         record.update({f"train_{k}": v for k, v in diagnostics.compute().items()})
