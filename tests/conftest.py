@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,17 @@ import torch
 # One intra-op thread: the tests' tensors are small, and on a shared machine a second OpenMP thread
 # mostly spin-waits (it doubled the CPU time of the end-to-end tests: 23 s against 9 s for the demo's).
 torch.set_num_threads(1)
+
+
+@pytest.fixture
+def fresh_python() -> Callable[[str], str]:
+    """Runs Python code in a new interpreter (nothing imported yet) and returns what it printed: for
+    checks of what an import pulls in, which the test process itself has long imported."""
+
+    def run(code: str) -> str:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+    return run
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 import os
 import socket
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -43,15 +41,14 @@ def _batch(seed: int, b: int = 10) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return torch.randn(b, D, generator=g).requires_grad_(), _labels()[idx], idx
 
 
-def test_top_level_names_and_lazy_import() -> None:
+def test_top_level_names_and_lazy_import(fresh_python) -> None:
     for name in scns.__all__:
         assert getattr(scns, name) is not None, name
     assert scns.create_model("resnet8", num_classes=10).num_classes == 10
     assert isinstance(scns.MemoryBank(4, 2), torch.nn.Module)
     assert scns.sampling.build_sampler is scns.build_sampler
     code = "import sys, scns; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False", "import scns must not import torch (lazy attributes)"
+    assert fresh_python(code).strip() == "False", "import scns must not import torch (lazy attributes)"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         scns.nope  # noqa: B018
 

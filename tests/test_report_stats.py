@@ -101,15 +101,11 @@ def test_preregistered_table_reads_each_comparison_by_its_rule():
     assert "| kd - student | 0 | - | - | - | not run yet |" in table
 
 
-def test_the_report_statistics_load_without_the_plotting_stack() -> None:
+def test_the_report_statistics_load_without_the_plotting_stack(fresh_python) -> None:
     """``scns demo`` and the grid runner use them; matplotlib is for ``build_report`` alone."""
-    import subprocess
-    import sys
-
     code = (
         "import sys, scns.report.stats, scns.report; "
         "print('matplotlib' in sys.modules); "
         "from scns.report import build_report; print('matplotlib' in sys.modules, callable(build_report))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "True", "True"]
+    assert fresh_python(code).split() == ["False", "True", "True"]

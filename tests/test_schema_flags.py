@@ -100,15 +100,11 @@ def test_choices_come_from_where_the_values_are_defined():
         parser(TRAIN_FLAGS).parse_args(["--weighting", "sigmoid"])
 
 
-def test_building_the_cli_parser_does_not_import_torch():
+def test_building_the_cli_parser_does_not_import_torch(fresh_python):
     """`scns --version`, `scns --help` and the light commands stay instant: the run commands' flags
     (whose choices come from the registries, which import torch) are added only when parsed."""
-    import subprocess
-    import sys
-
     code = "import sys, scns.cli; scns.cli.build_parser(); print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert fresh_python(code).strip() == "False"
 
 
 @pytest.mark.parametrize(("command", "flags"), [("train", train_flags), ("distill", distill_command_flags)])

