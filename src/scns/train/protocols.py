@@ -571,6 +571,11 @@ def class_level_choice(records: list[dict[str, Any]]) -> str | None:
 DECISIVE_MAIN_SEEDS = (2, 3, 4, 5)
 
 
+def best_class_label(best_class_arm: str) -> str:
+    """The main grid's label of the chosen class-level pilot arm (``best class-level: <arm>``)."""
+    return f"best class-level: {best_class_arm.removeprefix('crd+kd ')}"
+
+
 def decisive_main_arms(best_class_arm: str) -> dict[str, dict[str, Any]]:
     """The pre-registered main grid's methods (label -> overrides on DECISIVE_STUDENT)."""
     if best_class_arm not in CLASS_LEVEL_CANDIDATES:
@@ -581,7 +586,7 @@ def decisive_main_arms(best_class_arm: str) -> dict[str, dict[str, Any]]:
         "student": {"distill.method": "student"},
         "kd": PILOT_ARMS["kd"],
         "crd+kd uniform": PILOT_ARMS["crd+kd uniform"],
-        f"best class-level: {best_class_arm.removeprefix('crd+kd ')}": PILOT_ARMS[best_class_arm],
+        best_class_label(best_class_arm): PILOT_ARMS[best_class_arm],
         "crd+kd sample_topk skip2%": PILOT_ARMS["crd+kd sample_topk skip2%"],
         "crd+kd uniform + mixup beta cap": PILOT_ARMS["crd+kd uniform + mixup beta cap"],
         "crd+kd class_topk wordnet+glove k1024": PILOT_ARMS["crd+kd class_topk wordnet+glove k1024"],
@@ -598,7 +603,7 @@ def decisive_main(teacher: Cell, best_class_arm: str) -> list[Cell]:
     # Workers take cells in list order. The arms the product's default turns on first (the primary
     # comparison and the regime's KD), seed by seed, then the other SCNS arms seed by seed, the
     # student last: a grid stopped part-way leaves complete paired seeds of the comparisons that decide.
-    deciding = ("crd+kd uniform", next(label for label in arms if label.startswith("best class-level")), "kd")
+    deciding = ("crd+kd uniform", best_class_label(best_class_arm), "kd")
     position = {label: i for i, label in enumerate(arms)}
 
     def priority(cell: Cell) -> tuple[int, int, int]:
