@@ -48,12 +48,19 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def is_finished(run_dir: Path) -> bool:
-    """Finished: a summary exists and the metrics cover every epoch of the run's config."""
+def finished_config(run_dir: Path) -> Config | None:
+    """The run's config if it has finished (a summary exists and the metrics cover every epoch of
+    the config), else None."""
     files = RunDir(run_dir)
     if not files.summary.is_file() or not files.config.is_file():
-        return False
-    return len(read_metrics(run_dir)) == Config.load(files.config).train.epochs
+        return None
+    config = Config.load(files.config)
+    return config if len(read_metrics(run_dir)) == config.train.epochs else None
+
+
+def is_finished(run_dir: Path) -> bool:
+    """Finished: a summary exists and the metrics cover every epoch of the run's config."""
+    return finished_config(run_dir) is not None
 
 
 #: A 1-thread CPU epoch that ran less of its wall time than this waited for a core (or was stopped).

@@ -12,6 +12,7 @@ import pytest
 from digits_runs import DIGITS_TINY, digits_config
 
 from scns.commands.grid import parse_deadline
+from scns.config import Config
 from scns.rundir import RunDir
 from scns.train.cell_time import MARGIN, STARTUP_S, Machine, estimate_cell_seconds
 from scns.train.claims import CellClaim
@@ -205,3 +206,22 @@ def test_listing_gives_each_open_cell_its_estimate_and_the_total(tmp_path):
         f"2 cell(s) left: ~{minutes / 60:.1f} worker-hours estimated, 1 without an estimate "
         "(no epochs of the same step cost timed on this kind of machine)"
     )
+
+
+def test_listing_reads_each_finished_runs_config_once(tmp_path, monkeypatch):
+    grid = tmp_path / "grid"
+    cells = [_cell(f"u-s{seed}", seed) for seed in range(4)]
+    _fake_run(grid / "runs" / cells[0].name, [30.0, 30.0])
+    _fake_run(grid / "runs" / "other-k", [50.0, 50.0], **{"contrast.negatives": 32})
+    loaded: list[Path] = []
+    real_load = Config.load.__func__
+
+    def counting_load(cls, path, *args, **kwargs):
+        loaded.append(Path(path))
+        return real_load(cls, path, *args, **kwargs)
+
+    monkeypatch.setattr(Config, "load", classmethod(counting_load))
+    lines = grid_listing(cells, grid)
+    assert all(line.endswith(f"[~{(STARTUP_S + MARGIN * 2 * 30.0) / 60:.0f} min]") for line in lines[1:4])
+    # other-k is no cell of the listing: only the search for finished runs reads it, once for all 3 open cells
+    assert [p.parent.name for p in loaded].count("other-k") == 1

@@ -31,7 +31,7 @@ import torch
 
 from scns.config import Config
 from scns.rundir import RunDir, RunDirError
-from scns.runinfo import epoch_contended, find_runs, is_finished, read_metrics
+from scns.runinfo import epoch_contended, find_runs, finished_config, read_metrics
 
 #: Options that set what one training step costs (dotted config keys). Two runs equal on all of
 #: them train an epoch in about the same time on the same machine.
@@ -115,8 +115,19 @@ def typical_epoch_s(epochs: list[dict[str, Any]]) -> float:
     return statistics.median(quiet or [float(m["epoch_time_s"]) for m in epochs])
 
 
+def finished_runs(runs_dir: Path) -> list[tuple[Path, Config]]:
+    """The finished runs under ``runs_dir`` with their configs: what :func:`estimate_cell_seconds`
+    searches. A caller estimating many cells at once (a grid's listing) reads them once and passes them in."""
+    runs = find_runs([runs_dir]) if runs_dir.is_dir() else []
+    return [(path, config) for path in runs if (config := finished_config(path)) is not None]
+
+
 def estimate_cell_seconds(
-    config: Config, run_dir: Path, runs_dir: Path, machine: Machine | None = None
+    config: Config,
+    run_dir: Path,
+    runs_dir: Path,
+    machine: Machine | None = None,
+    finished: list[tuple[Path, Config]] | None = None,
 ) -> CellEstimate:
     """Seconds the run ``config`` (to live in ``run_dir``) needs to finish, from the runs in ``runs_dir``.
 
@@ -125,6 +136,7 @@ def estimate_cell_seconds(
         run_dir: the cell's own directory (it may hold epochs already trained).
         runs_dir: the grid's ``runs`` directory, searched for finished runs of the same cost.
         machine: the kind of machine it will train on (default: this process on the config's device).
+        finished: :func:`finished_runs` of ``runs_dir``, when the caller has read them already.
     """
     if machine is None:
         from scns.train.engine import resolve_device
@@ -139,11 +151,9 @@ def estimate_cell_seconds(
     own = _epochs_on(run_dir, machine) if resumes else []
     if own:
         return CellEstimate(STARTUP_S + MARGIN * left * typical_epoch_s(own), f"its own {len(own)} epochs")
-    finished = [
-        (path, Config.load(RunDir(path).config))
-        for path in (find_runs([runs_dir]) if runs_dir.is_dir() else [])
-        if path != run_dir and is_finished(path)
-    ]
+    if finished is None:
+        finished = finished_runs(runs_dir)
+    finished = [(path, other) for path, other in finished if path != run_dir]
     for keys, what in ((COST_KEYS, "same step cost"), (COST_KEYS_ANY_SAMPLER, "same cost but the sampler")):
         wanted = cost_signature(config, keys)
         matches = sorted(path.name for path, other in finished if cost_signature(other, keys) == wanted)

@@ -31,7 +31,7 @@ from scns.registry import UnknownNameError
 from scns.rundir import RunDir, RunDirError
 from scns.runinfo import find_runs, is_finished, run_record
 from scns.train import distributed as ddp
-from scns.train.cell_time import estimate_cell_seconds
+from scns.train.cell_time import estimate_cell_seconds, finished_runs
 from scns.train.claims import CellClaim, claim_holder
 from scns.train.engine import Trainer, resolve_device
 from scns.train.protocols import Cell
@@ -253,6 +253,7 @@ def grid_listing(cells: list[Cell], out_dir: str | Path, extra: dict[str, Any] |
     estimated minutes to finish, :mod:`scns.train.cell_time`), then a line totalling what is left."""
     runs_dir = Path(out_dir) / "runs"
     lines, left, known, unknown = [], 0, 0.0, 0
+    finished_configs = finished_runs(runs_dir)
     for cell in cells:
         run_dir = runs_dir / cell.name
         finished = is_finished(run_dir)
@@ -263,7 +264,8 @@ def grid_listing(cells: list[Cell], out_dir: str | Path, extra: dict[str, Any] |
             line += f"  (run by {holder.get('host')} pid {holder.get('pid')})"
         if not finished:
             left += 1
-            estimate = estimate_cell_seconds(cell_config(cell, runs_dir, extra or {}), run_dir, runs_dir)
+            config = cell_config(cell, runs_dir, extra or {})
+            estimate = estimate_cell_seconds(config, run_dir, runs_dir, finished=finished_configs)
             if estimate.seconds is None:
                 unknown += 1
                 line += "  [no estimate]"
