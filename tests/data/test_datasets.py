@@ -10,6 +10,7 @@ import torch
 
 from scns.data import DATASETS, ImageSet, get_spec, list_datasets, load_dataset
 from scns.data.digits import upsample_digits
+from scns.data.errors import DatasetError
 from scns.registry import UnknownNameError
 
 
@@ -168,8 +169,44 @@ def test_digits_split_is_fixed_stratified_and_disjoint(tmp_path: Path) -> None:
     assert torch.equal(again.images, train.images) and torch.equal(again.labels, train.labels)
 
 
-def test_digits_statistics_match_spec() -> None:
-    x = load_dataset("digits", None, "train").images.double() / 255
-    spec = get_spec("digits")
-    np.testing.assert_allclose(x.mean((0, 1, 2)).numpy(), spec.mean, atol=1e-3)
-    np.testing.assert_allclose(x.std((0, 1, 2)).numpy(), spec.std, atol=1e-3)
+@pytest.mark.parametrize("name", ["digits", "digits:size=16", "digits:size=8"])
+def test_digits_statistics_match_spec(name: str) -> None:
+    x = load_dataset(name, None, "train").images.double() / 255
+    spec = get_spec(name)
+    np.testing.assert_allclose(x.mean((0, 1, 2)).numpy(), spec.mean, atol=1e-4)
+    np.testing.assert_allclose(x.std((0, 1, 2)).numpy(), spec.std, atol=1e-4)
+
+
+def test_digits_default_statistics_are_those_computed_at_32_px() -> None:
+    from scns.data.digits import DEFAULT_PIXEL_STATS, pixel_stats
+
+    assert pixel_stats(32) == DEFAULT_PIXEL_STATS
+
+
+def test_digits_size_variant_upsamples_the_same_images_to_its_size() -> None:
+    from sklearn.datasets import load_digits
+
+    spec = get_spec("digits:size=16")
+    assert (spec.image_size, spec.crop_padding, spec.hflip, spec.num_classes) == (16, 2, False, 10)
+    small, full = load_dataset("digits:size=16", None, "test"), load_dataset("digits", None, "test")
+    assert small.images.shape == (360, 16, 16, 3) and torch.equal(small.labels, full.labels)
+    # each image is the 16 px bilinear resize of the 8x8 original that the 32 px set holds at 32
+    pixels = load_digits().images
+    originals = {bytes(upsample_digits(p[None]).numpy().tobytes()): p for p in pixels}
+    for k in range(5):
+        original = originals[bytes(full.images[k : k + 1].numpy().tobytes())]
+        ref = np.clip(np.round(_bilinear_reference(original * 255 / 16, 16)), 0, 255)
+        assert np.abs(small.images[k, :, :, 0].numpy().astype(int) - ref.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("digits:size=4", r"size=4 must be in \[8, 64\]"),
+        ("digits:size=big", "the one option is size=PIXELS"),
+        ("digits:colour=1", "the one option is size=PIXELS"),
+    ],
+)
+def test_digits_variant_rejects_bad_options_naming_the_form(name: str, message: str) -> None:
+    with pytest.raises(DatasetError, match=message):
+        get_spec(name)

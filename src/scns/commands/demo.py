@@ -18,6 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+#: The demo's data: the bundled digits at 16 px. They hold 8x8 pixels of information at any size, and
+#: 16 px trains resnet8 to the same accuracy as 32 px in about a third of the time (BENCHMARKS.md s. 3b).
+DEMO_DATASET = "digits:size=16"
+
 #: Last-epoch diagnostics the demo prints for the contrastive arms (metrics keys ``train_<key>``).
 DIAGNOSTICS = ("gap", "topk_share", "dup_rate")
 
@@ -42,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def demo_overrides(model: str, epochs: int, seed: int, device: str, negatives: int) -> dict[str, Any]:
     """The demo's training setting on digits, as dotted config overrides (shared with benchmarks)."""
     return {
-        "data.dataset": "digits",
+        "data.dataset": DEMO_DATASET,
         "data.batch_size": 64,
         "model.name": model,
         "optim.lr": 0.1,
@@ -126,7 +130,7 @@ def summarise(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
 def format_table(rows: list[dict[str, Any]], args: argparse.Namespace, wall: float) -> str:
     lines = [
         "",
-        f"scns demo: {args.model} on digits, {args.epochs} epochs, K={args.negatives}, seeds {args.seeds} ({wall:.0f} s)",
+        f"scns demo: {args.model} on {DEMO_DATASET}, {args.epochs} epochs, K={args.negatives}, seeds {args.seeds} ({wall:.0f} s)",
         f"{'method':<34} {'test top-1 (%)':>16} {'vs uniform (95% CI)':>24} {'gap':>6} {'top-k':>6} {'dup':>6}",
     ]
     for row in rows:
