@@ -23,6 +23,14 @@ from typing import Any
 
 from scns.errors import ScnsError
 
+
+def file_slug(text: str) -> str:
+    """``text`` as a file name on any system: every character but letters, digits, ``.`` and ``_``
+    becomes ``-`` (``"digits:size=16"`` -> ``"digits-size-16"``), so names made of option strings
+    hold no path separator, no drive colon and nothing a Markdown link would read as a URL scheme."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "._") else "-" for c in text).strip("-")
+
+
 CONFIG_NAME = "config.yaml"
 CHECKPOINTS_DIR = "checkpoints"
 LAST_CHECKPOINT_NAME = "last.pt"

@@ -16,7 +16,7 @@ from scns.config import Config
 #: epoch only: one pass over the 360 test images costs about as much CPU as the epoch's two steps,
 #: and the tests that read a per-epoch score set ``train.eval_every`` back to 1.
 DIGITS_TINY: dict[str, Any] = {
-    "data.dataset": "digits",
+    "data.dataset": "digits:size=16",
     "data.batch_size": 32,
     "model.name": "resnet8",
     "optim.schedule": "constant",

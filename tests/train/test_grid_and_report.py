@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import pytest
@@ -103,12 +104,15 @@ def test_a_supervised_grid_resumes_its_unfinished_run_and_reports_paired_differe
 
     records = collect([tmp_path / "grid"])
     text = build_report(records, tmp_path / "report", ["grid"]).read_text()
-    assert "## supervised: digits, resnet8, 2 epochs" in text
+    assert "## supervised: digits:size=16, resnet8, 2 epochs" in text
     assert "| cross-entropy | 2 | 0,1 |" in text and "| uniform K=64 | 2 | 0,1 |" in text
     ce = sorted(r["final_top1"] for r in records if r["method"] == "cross-entropy")
     assert f"{sum(ce) / 2:.2f}" in text  # the mean of the two seeds' final top-1
     assert "diff vs uniform (95% CI, paired by seed)" in text and "Top-1 on the test split." in text
-    assert (tmp_path / "report" / "supervised-digits-resnet8-2ep-curves.png").stat().st_size > 1000
+    assert (tmp_path / "report" / "supervised-digits-size-16-resnet8-2ep-curves.png").stat().st_size > 1000
+    # every figure the report links is a file beside it (a dataset's options never reach a file name)
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert links and all((tmp_path / "report" / link).is_file() for link in links), links
 
 
 @pytest.mark.slow  # 9 cells, three settings (the default run has the supervised grid above)

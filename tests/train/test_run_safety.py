@@ -113,7 +113,7 @@ def finished_run(tmp_path, finished_run_template):
     ("argv", "keys"),
     [
         (["--model", "resnet14"], "model.name: 'resnet8' -> 'resnet14'"),
-        (["--set", "data.dataset=cifar10"], "data.dataset: 'digits' -> 'cifar10'"),
+        (["--set", "data.dataset=cifar10"], "data.dataset: 'digits:size=16' -> 'cifar10'"),
         (["--sampler", "uniform"], "contrast.sampler: None -> 'uniform'"),
         (["--seed", "5", "--batch-size", "16"], "data.batch_size: 32 -> 16; train.seed: 0 -> 5"),
         (["--set", "distill.method=kd"], "distill.method"),

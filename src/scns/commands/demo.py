@@ -68,7 +68,7 @@ def demo_config(model: str, epochs: int, seed: int, device: str, negatives: int)
 
 
 def run(args: argparse.Namespace) -> int:
-    from scns.rundir import RunDir
+    from scns.rundir import RunDir, file_slug
     from scns.train.engine import Trainer
     from scns.train.protocols import DEMO_ARMS
 
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             base = demo_config(args.model, args.epochs, seed, args.device, args.negatives)
             for name, overrides in DEMO_ARMS.items():
                 config = base.with_overrides(overrides)
-                run_dir = root / f"{_slug(name)}-s{seed}"
+                run_dir = root / f"{file_slug(name)}-s{seed}"
                 summary = Trainer.create(config, run_dir).fit()
                 last = json.loads(RunDir(run_dir).metrics.read_text().splitlines()[-1])
                 row = {"seed": seed, "top1": summary["final_top1"]}
@@ -95,10 +95,6 @@ def run(args: argparse.Namespace) -> int:
             json.dumps({"rows": table, "seeds": args.seeds, "epochs": args.epochs, "wall_s": wall}, indent=2)
         )
     return 0
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text).strip("-")
 
 
 def summarise(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from scns.report.decision import (
     top1_by_method,
 )
 from scns.report.stats import inside_margin, paired_difference, summarize
+from scns.rundir import file_slug
 from scns.runinfo import MIN_CPU_SHARE
 
 # Baselines each setting's methods are compared with, in column order.
@@ -220,7 +221,7 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
         PAPER_NOTE,
     ]
     for (setting, dataset, model, epochs), runs in sorted(group_records(records).items()):
-        slug = f"{setting}-{dataset}-{model}-{epochs}ep"
+        slug = file_slug(f"{setting}-{dataset}-{model}-{epochs}ep")
         title = f"{setting}: {dataset}, {model}, {epochs} epochs"
         parts += ["", f"## {title}", "", _split_line(runs), "", accuracy_table(setting, runs), ""]
         parts.append(_noise_statement(setting, runs))
