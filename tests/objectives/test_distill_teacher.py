@@ -112,7 +112,7 @@ def test_frozen_teacher_gives_the_plain_teachers_loss_and_gradients(method):
 
 
 TINY = {
-    "data.dataset": "digits",
+    "data.dataset": "digits:size=16",
     "data.batch_size": 32,
     "model.name": "resnet8",
     "optim.schedule": "constant",
