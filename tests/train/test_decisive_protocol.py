@@ -23,8 +23,13 @@ from scns.train.validate import validate_config
 
 
 def test_teacher_and_pilot_hold_out_the_same_images_and_evaluate_on_them() -> None:
+    """Every cell trains on the same 45,000 images; the teacher and the pilot score on the 5,000 held
+    out, the main grid (listed once the pilot has chosen) on the test split."""
     cells = decisive()
-    teacher, pilot = cells[0], cells[1:]
+    teacher, students = cells[0], cells[1:]
+    pilot = [c for c in students if c.name.startswith("pilot-")]
+    main = [c for c in students if c.name.startswith("main-")]
+    assert len(pilot) + len(main) == len(students)
     regime = [(a, seed) for a in PILOT_REGIME_ARMS for seed in (0, 1)]
     assert [(c.method, c.seed) for c in pilot] == regime + [
         (a, 0) for a in PILOT_ARMS if a not in PILOT_REGIME_ARMS
@@ -32,8 +37,9 @@ def test_teacher_and_pilot_hold_out_the_same_images_and_evaluate_on_them() -> No
     for cell in cells:
         config = cell_config(cell, Path("/tmp/runs"), {"data.data_dir": "/data"})
         validate_config(config, check_teacher=False)
-        assert (config.data.val_size, config.data.val_seed, config.data.eval_split) == (5000, 0, "val")
-    assert all(c.depends_on == teacher.name for c in pilot)
+        scored_on = "test" if cell in main else "val"
+        assert (config.data.val_size, config.data.val_seed, config.data.eval_split) == (5000, 0, scored_on)
+    assert all(c.depends_on == teacher.name for c in students)
 
 
 def test_paper_lite_runs_every_arm_for_three_seeds_on_the_full_data() -> None:

@@ -550,7 +550,7 @@ CLASS_LEVEL_CANDIDATES = (
 
 #: The pilot's choice by that rule (:func:`class_level_choice` of the pilot's results); None until the
 #: pilot has finished (the main grid is then not listed). A test holds it to the rule.
-DECISIVE_BEST_CLASS_ARM: str | None = None
+DECISIVE_BEST_CLASS_ARM: str | None = "crd+kd class_topk wordnet+glove"
 
 
 def class_level_choice(records: list[dict[str, Any]]) -> str | None:
