@@ -225,3 +225,5 @@ def test_listing_reads_each_finished_runs_config_once(tmp_path, monkeypatch):
     assert all(line.endswith(f"[~{(STARTUP_S + MARGIN * 2 * 30.0) / 60:.0f} min]") for line in lines[1:4])
     # other-k is no cell of the listing: only the search for finished runs reads it, once for all 3 open cells
     assert [p.parent.name for p in loaded].count("other-k") == 1
+    # a finished cell of the listing: read once, and not again to mark it done
+    assert [p.parent.name for p in loaded].count("u-s0") == 1

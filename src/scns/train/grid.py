@@ -254,9 +254,10 @@ def grid_listing(cells: list[Cell], out_dir: str | Path, extra: dict[str, Any] |
     runs_dir = Path(out_dir) / "runs"
     lines, left, known, unknown = [], 0, 0.0, 0
     finished_configs = finished_runs(runs_dir)
+    finished_dirs = {path for path, _ in finished_configs}
     for cell in cells:
         run_dir = runs_dir / cell.name
-        finished = is_finished(run_dir)
+        finished = run_dir in finished_dirs
         holder = None if finished else claim_holder(run_dir)
         state = "done" if finished else ("todo" if holder is None else "busy")
         line = f"{state:<5} {cell.name:<60} {','.join(cell.settings):<12} {cell.method}"
