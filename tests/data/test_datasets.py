@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from scns.data import DATASETS, ImageSet, get_spec, list_datasets, load_dataset
+from scns.data.datasets import VariantOption, parse_variant_options
 from scns.data.digits import upsample_digits
 from scns.data.errors import DatasetError
 from scns.registry import UnknownNameError
@@ -210,3 +212,43 @@ def test_digits_size_variant_upsamples_the_same_images_to_its_size() -> None:
 def test_digits_variant_rejects_bad_options_naming_the_form(name: str, message: str) -> None:
     with pytest.raises(DatasetError, match=message):
         get_spec(name)
+
+
+SIZE = VariantOption("PIXELS", int, 8, 64, example="16", unit="pixels")
+FRACTION = VariantOption("FRACTION", float, 0, 1, example="0.2", exclusive=True)
+
+
+def test_variant_options_parse_convert_and_leave_absent_keys_to_the_caller() -> None:
+    both = {"size": SIZE, "val": FRACTION}
+    assert parse_variant_options("folder", "size=96", {"size": replace(SIZE, high=1024)}) == {"size": 96}
+    assert parse_variant_options("folder", " val = 0.25 , size=8,", both) == {"val": 0.25, "size": 8}
+    assert parse_variant_options("folder", "", both) == {}
+    assert parse_variant_options("folder", "size=64", both) == {"size": 64}  # a closed range holds its ends
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "size=big",
+            r"option 'size=big' is not valid: use size=PIXELS and/or val=FRACTION, e.g. --dataset x:size=16,val=0.2",
+        ),
+        ("size=16.5", "option 'size=16.5' is not valid"),
+        ("size", "option 'size' is not valid"),
+        ("colour=1", "option 'colour=1' is not valid"),
+        ("size=8,size=16", "option 'size' is given twice"),
+        ("size=7", r"x dataset: size=7 must be in \[8, 64\] pixels"),
+        ("size=65", r"size=65 must be in \[8, 64\] pixels"),
+        ("val=1", r"val=1 must be in \(0, 1\)$"),  # an open range excludes its ends
+        ("val=0", r"val=0 must be in \(0, 1\)$"),
+        ("val=nan", r"val=nan must be in \(0, 1\)$"),
+    ],
+)
+def test_variant_options_reject_bad_input_naming_the_form(text: str, message: str) -> None:
+    with pytest.raises(DatasetError, match=message):
+        parse_variant_options("x", text, {"size": SIZE, "val": FRACTION})
+
+
+def test_a_variant_with_one_option_says_it_is_the_one() -> None:
+    with pytest.raises(DatasetError, match="the one option is size=PIXELS, e.g. --dataset x:size=16$"):
+        parse_variant_options("x", "val=0.1", {"size": SIZE})

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from scns.data.download import Archive
+from scns.data.errors import DatasetError
 from scns.data.imageset import ImageSet
 from scns.registry import Registry
 
@@ -50,6 +51,71 @@ class DatasetSpec:
     hflip: bool = True
 
 
+@dataclass(frozen=True)
+class VariantOption:
+    """One ``KEY=VALUE`` option of a dataset variant (the ``size=96`` of ``folder:size=96``).
+
+    Attributes:
+        metavar: the value's name in messages (``PIXELS``).
+        convert: reads the value (``int``, ``float``); a ``ValueError`` means it is malformed.
+        low, high: the allowed range of the value.
+        example: a valid value, for the example in messages.
+        exclusive: the range is open, (low, high); otherwise closed, [low, high].
+        unit: what follows the range in messages (``pixels``).
+    """
+
+    metavar: str
+    convert: Callable[[str], int | float]
+    low: float
+    high: float
+    example: str
+    exclusive: bool = False
+    unit: str = ""
+
+    def admits(self, value: float) -> bool:
+        """Whether ``value`` lies in the range (False for NaN)."""
+        return self.low < value < self.high if self.exclusive else self.low <= value <= self.high
+
+    def range_text(self) -> str:
+        """``[8, 64] pixels`` or ``(0, 1)``."""
+        ends = "()" if self.exclusive else "[]"
+        text = f"{ends[0]}{self.low:g}, {self.high:g}{ends[1]}"
+        return f"{text} {self.unit}" if self.unit else text
+
+
+def parse_variant_options(
+    dataset: str, text: str, options: Mapping[str, VariantOption]
+) -> dict[str, int | float]:
+    """The ``KEY=VALUE,...`` options of ``dataset:TEXT``, converted and range-checked.
+
+    ``parse_variant_options("folder", "size=96,val=0.2", ...)`` -> ``{"size": 96, "val": 0.2}``; an
+    option not given is absent from the result (the caller's default applies). An unknown key, a
+    malformed value, a key given twice or a value out of range is a ``DatasetError`` that names the
+    valid form.
+    """
+    form = " and/or ".join(f"{key}={option.metavar}" for key, option in options.items())
+    usage = f"the one option is {form}" if len(options) == 1 else f"use {form}"
+    example = ",".join(f"{key}={option.example}" for key, option in options.items())
+    values: dict[str, int | float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, raw = (s.strip() for s in part.partition("="))
+        option = options.get(key)
+        try:
+            if option is None or not sep:
+                raise ValueError
+            value = option.convert(raw)
+        except ValueError:
+            raise DatasetError(
+                f"{dataset} dataset option '{part}' is not valid: {usage}, e.g. --dataset {dataset}:{example}"
+            ) from None
+        if key in values:
+            raise DatasetError(f"{dataset} dataset option '{key}' is given twice in '{text}'; give it once")
+        if not option.admits(value):
+            raise DatasetError(f"{dataset} dataset: {key}={raw} must be in {option.range_text()}")
+        values[key] = value
+    return values
+
+
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
@@ -69,8 +135,6 @@ def get_spec(name: str) -> DatasetSpec:
     if not sep:
         return spec
     if spec.variant is None:
-        from scns.data.errors import DatasetError
-
         raise DatasetError(f"dataset '{base}' takes no options, got '{name}'")
     return spec.variant(options)
 

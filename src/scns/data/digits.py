@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from scns.data.datasets import DatasetSpec, register_dataset
+from scns.data.datasets import DatasetSpec, VariantOption, parse_variant_options, register_dataset
 from scns.data.errors import DatasetError
 from scns.data.imageset import ImageSet
 
@@ -96,23 +96,12 @@ def pixel_stats(size: int) -> tuple[float, float]:
     return round(x.mean().item(), 4), round(x.std().item(), 4)
 
 
+SIZE_OPTION = VariantOption("PIXELS", int, MIN_SIZE, MAX_SIZE, example="16", unit="pixels")
+
+
 def parse_size(options: str) -> int:
     """``""`` -> 32, ``"size=16"`` -> 16; anything else is a :class:`DatasetError` naming the form."""
-    if not options:
-        return DEFAULT_SIZE
-    key, sep, raw = options.partition("=")
-    try:
-        if key.strip() != "size" or not sep:
-            raise ValueError
-        size = int(raw)
-    except ValueError:
-        raise DatasetError(
-            f"digits dataset option '{options}' is not valid: the one option is size=PIXELS, "
-            "e.g. --dataset digits:size=16"
-        ) from None
-    if not MIN_SIZE <= size <= MAX_SIZE:
-        raise DatasetError(f"digits dataset: size={size} must be in [{MIN_SIZE}, {MAX_SIZE}] pixels")
-    return size
+    return int(parse_variant_options("digits", options, {"size": SIZE_OPTION}).get("size", DEFAULT_SIZE))
 
 
 def digits_spec(options: str = "") -> DatasetSpec:

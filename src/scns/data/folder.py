@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from scns.data.datasets import DatasetSpec, register_dataset
+from scns.data.datasets import DatasetSpec, VariantOption, parse_variant_options, register_dataset
 from scns.data.errors import DatasetError
 from scns.data.image_cache import cached_images
 from scns.data.imageset import ImageSet, carve_validation
@@ -62,27 +62,15 @@ class FolderOptions:
     val: float | None = None
 
 
+OPTIONS = {
+    "size": VariantOption("PIXELS", int, 8, 1024, example="96", unit="pixels"),
+    "val": VariantOption("FRACTION", float, 0, 1, example="0.2", exclusive=True),
+}
+
+
 def parse_options(text: str) -> FolderOptions:
     """``"size=96,val=0.2"`` -> ``FolderOptions(96, 0.2)``; ``""`` -> the defaults."""
-    values: dict[str, float | int] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, raw = part.partition("=")
-        key = key.strip()
-        try:
-            if not sep or key not in ("size", "val"):
-                raise ValueError
-            values[key] = int(raw) if key == "size" else float(raw)
-        except ValueError:
-            raise DatasetError(
-                f"folder dataset option '{part}' is not valid: use size=PIXELS and/or val=FRACTION, "
-                "e.g. --dataset folder:size=96,val=0.2"
-            ) from None
-    options = FolderOptions(**values)  # type: ignore[arg-type]
-    if not 8 <= options.size <= 1024:
-        raise DatasetError(f"folder dataset: size={options.size} must be in [8, 1024] pixels")
-    if options.val is not None and not 0 < options.val < 1:
-        raise DatasetError(f"folder dataset: val={options.val} must be a fraction in (0, 1)")
-    return options
+    return FolderOptions(**parse_variant_options("folder", text, OPTIONS))  # type: ignore[arg-type]
 
 
 def split_folders(root: Path) -> tuple[Path, Path | None]:
