@@ -70,6 +70,28 @@ def test_extends_merges_sections_over_the_base(tmp_path):
         Config.load(tmp_path / "loop.yaml")
 
 
+def test_extends_a_list_merges_the_bases_in_order_then_the_file(tmp_path):
+    (tmp_path / "schedule.yaml").write_text("optim:\n  lr: 0.05\n  momentum: 0.8\ntrain:\n  epochs: 240\n")
+    (tmp_path / "method.yaml").write_text(
+        "optim:\n  momentum: 0.9\ncontrast:\n  sampler: class_topk\n  top_k: 10\n"
+    )
+    (tmp_path / "preset.yaml").write_text("extends: [schedule.yaml, method.yaml]\ncontrast:\n  top_k: 5\n")
+    config = Config.load(tmp_path / "preset.yaml")
+    assert (config.optim.lr, config.optim.momentum, config.train.epochs) == (
+        0.05,
+        0.9,
+        240,
+    )  # later base wins
+    assert (config.contrast.sampler, config.contrast.top_k) == ("class_topk", 5)  # the file wins
+    (tmp_path / "bad.yaml").write_text("extends: {schedule: 1}\n")
+    with pytest.raises(ConfigError, match="extends must be a file name or a list"):
+        Config.load(tmp_path / "bad.yaml")
+    (tmp_path / "a.yaml").write_text("extends: [schedule.yaml, b.yaml]\n")
+    (tmp_path / "b.yaml").write_text("extends: [a.yaml]\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        Config.load(tmp_path / "a.yaml")
+
+
 def test_a_config_file_is_read_with_a_safe_loader(tmp_path) -> None:
     """The C loader used for speed is libyaml's *safe* one: a Python object tag is refused."""
     path = tmp_path / "evil.yaml"

@@ -130,7 +130,8 @@ def test_wheel_and_sdist_install_and_run_in_a_fresh_venv(tmp_path: Path) -> None
     names = zipfile.ZipFile(wheel).namelist()
     assert "scns/data/digits.npz" in names and "scns/similarity/data/wordnet_synsets.json" in names
     assert "scns/presets/cifar100/resnet56-resnet20.yaml" in names  # --config NAME works from a wheel
-    assert "scns/presets/cifar100/crd_schedule.yaml" in names  # the base the presets extend
+    assert "scns/presets/cifar100/crd_schedule.yaml" in names  # the bases the presets extend
+    assert "scns/presets/distill_defaults.yaml" in names
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert f"Version: {scns.__version__}" in metadata
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]

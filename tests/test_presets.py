@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from scns.config import PRESETS_DIR, Config, ConfigError, preset_names
+from scns.config import PRESETS_DIR, Config, ConfigError, is_shared_base, preset_names
 from scns.data import get_spec
 from scns.models import MODELS
 from scns.train.validate import validate_method
 
 CONFIGS = PRESETS_DIR
-PRESETS = sorted(p for p in CONFIGS.rglob("*.yaml") if "schedule" not in p.name)
+PRESETS = sorted(p for p in CONFIGS.rglob("*.yaml") if not is_shared_base(p))
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: str(p.relative_to(CONFIGS)))
@@ -117,3 +117,19 @@ def test_a_closed_pipe_ends_a_listing_quietly():
         os.close(write_end)
     assert writer.returncode == 0, writer.stderr
     assert writer.stderr == ""
+
+
+def test_every_distillation_preset_ships_the_shared_method_and_negatives():
+    """The method and negatives live in ``distill_defaults.yaml`` only: no distillation preset sets
+    its own, so the decisive experiment's answer reaches all of them by one edit."""
+    import yaml
+
+    shipped = yaml.safe_load((PRESETS_DIR / "distill_defaults.yaml").read_text())
+    distill_presets = [p for p in PRESETS if Config.load(p).train.objective == "distill"]
+    assert len(distill_presets) == 14
+    for path in distill_presets:
+        config = Config.load(path)
+        assert config.distill.method == shipped["distill"]["method"], path
+        assert {k: getattr(config.contrast, k) for k in shipped["contrast"]} == shipped["contrast"], path
+        own = yaml.safe_load(path.read_text())
+        assert "method" not in own.get("distill", {}) and "contrast" not in own, path

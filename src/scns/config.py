@@ -372,8 +372,9 @@ class Config:
         """Read a YAML config: a file (a preset or a run's saved ``config.yaml``) or the name of a preset
         shipped with scns, such as ``cifar100/resnet56-resnet20`` (see :func:`preset_path`).
 
-        A file may start from another with ``extends: other.yaml`` (path relative to the file);
-        its own sections are merged over the base key by key.
+        A file may start from others with ``extends: other.yaml`` or ``extends: [a.yaml, b.yaml]``
+        (paths relative to the file): the bases are merged in order, then the file's own sections
+        over them, key by key within a section.
         """
         return cls.from_dict(_load_yaml_tree(resolve_config_path(path), seen=()))
 
@@ -382,12 +383,18 @@ class Config:
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 
+def is_shared_base(path: Path) -> bool:
+    """Whether a preset file is a base the presets extend rather than a preset of its own: a
+    dataset's ``*schedule.yaml`` or the shipped method and negatives, ``distill_defaults.yaml``."""
+    return path.stem.endswith(("schedule", "defaults"))
+
+
 def preset_names() -> list[str]:
-    """Every shipped preset, as ``<dataset>/<name>`` (the shared ``*schedule`` bases excluded)."""
+    """Every shipped preset, as ``<dataset>/<name>`` (the shared bases excluded)."""
     return sorted(
         str(p.relative_to(PRESETS_DIR).with_suffix(""))
         for p in PRESETS_DIR.rglob("*.yaml")
-        if not p.stem.endswith("schedule")
+        if not is_shared_base(p)
     )
 
 
@@ -433,11 +440,24 @@ def _load_yaml_tree(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(data).__name__}")
     data = dict(data)
-    base_name = data.pop("extends", None)
-    if base_name is None:
+    base_names = data.pop("extends", None)
+    if base_names is None:
         return data
-    base = _load_yaml_tree(path.parent / str(base_name), (*seen, path.resolve()))
-    for section, values in data.items():
+    if isinstance(base_names, str):
+        base_names = [base_names]
+    if not isinstance(base_names, list) or not all(isinstance(n, str) for n in base_names):
+        raise ConfigError(
+            f"config file {path}: extends must be a file name or a list of them, got {base_names!r}"
+        )
+    merged: dict[str, Any] = {}
+    for base_name in base_names:
+        _merge_sections(merged, _load_yaml_tree(path.parent / base_name, (*seen, path.resolve())))
+    return _merge_sections(merged, data)
+
+
+def _merge_sections(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over``'s sections merged into ``base`` (in place) key by key; a non-mapping value replaces."""
+    for section, values in over.items():
         if isinstance(values, Mapping) and isinstance(base.get(section), Mapping):
             base[section] = {**base[section], **values}
         else:

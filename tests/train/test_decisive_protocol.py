@@ -154,3 +154,78 @@ def test_the_committed_choice_follows_the_rule_on_the_committed_pilot() -> None:
     if not results.exists():
         pytest.skip("no committed decisive results in this checkout")
     assert DECISIVE_BEST_CLASS_ARM == class_level_choice(json.loads(results.read_text()))
+
+
+def test_shipped_settings_carry_the_decided_arm_s_contrast_options() -> None:
+    """What ``distill_defaults.yaml`` ships for each possible answer of the rule: the arm's contrast
+    options over the decisive student's, with no similarity where no sampler reads one."""
+    from scns.train.protocols import best_class_label, shipped_settings
+
+    best = best_class_label("crd+kd class_topk wordnet+glove")
+    assert shipped_settings("crd+kd", best) == {
+        "distill.method": "crd+kd",
+        "contrast.sampler": "class_topk",
+        "contrast.similarity": "wordnet+glove",
+        "contrast.top_k": 10,
+        "contrast.negatives": 16384,
+    }
+    assert shipped_settings("kd", "crd+kd uniform") == {
+        "distill.method": "kd",
+        "contrast.sampler": "uniform",
+        "contrast.top_k": 10,
+        "contrast.negatives": 16384,
+    }
+    assert shipped_settings("crd+kd", "crd+kd class_topk wordnet+glove k1024")["contrast.negatives"] == 1024
+    sample = shipped_settings("crd+kd", "crd+kd sample_topk skip2%")
+    assert "contrast.similarity" not in sample
+    assert (sample["contrast.top_k"], sample["contrast.sampler_options.sample_topk.skip_nearest"]) == (
+        4096,
+        0.02,
+    )
+    with pytest.raises(ValueError, match="not an arm of the main grid"):
+        shipped_settings("crd+kd", "crd+kd uniform k999")
+
+
+def _dotted(sections: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for key, value in sections.items():
+        if isinstance(value, dict):
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+#: What the distillation presets shipped before the decisive grid decided (kept until it does).
+PRE_DECISION_DEFAULTS = {
+    "distill.method": "crd",
+    "contrast.sampler": "class_topk",
+    "contrast.similarity": "wordnet",
+    "contrast.top_k": 10,
+    "contrast.negatives": 16384,
+}
+
+
+def test_the_shipped_defaults_are_the_rule_s_answer_on_the_committed_grid() -> None:
+    """``presets/distill_defaults.yaml`` is set by hand from the decisive grid: once the committed
+    results let the pre-registered rule decide, the file must hold its answer; until then, the
+    earlier default."""
+    import json
+
+    import yaml
+
+    from scns.config import PRESETS_DIR
+    from scns.report.decision import product_default
+    from scns.train.protocols import shipped_settings
+
+    shipped = _dotted(yaml.safe_load((PRESETS_DIR / "distill_defaults.yaml").read_text()))
+    results = Path(__file__).parents[2] / "benchmarks" / "results" / "decisive" / "results.json"
+    if not results.exists():
+        pytest.skip("no committed decisive results in this checkout")
+    main_runs = [r for r in json.loads(results.read_text()) if r["name"].startswith("main-")]
+    decision = product_default(main_runs)
+    if decision.complete:
+        assert decision.method is not None and decision.negatives is not None
+        assert shipped == shipped_settings(decision.method, decision.negatives), decision.reasons
+    else:
+        assert shipped == PRE_DECISION_DEFAULTS, decision.reasons

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from scns.config import ContrastConfig
+from scns.config import Config, ContrastConfig
 
 SETTINGS = ("supervised", "distill", "budget", "bank_dtype")
 
@@ -329,8 +329,6 @@ _GRID_OWNED_KEYS = ("train.name", "distill.teacher", "distill.method", "contrast
 def preset_overrides(name: str) -> dict[str, Any]:
     """The shipped preset ``name`` as dotted overrides: every key whose value differs from the
     defaults, less the keys a grid sets itself (:data:`_GRID_OWNED_KEYS`)."""
-    from scns.config import Config
-
     preset, defaults = Config.load(name).to_dict(), Config().to_dict()
     return {
         f"{section}.{key}": value
@@ -611,6 +609,26 @@ def decisive_main(teacher: Cell, best_class_arm: str) -> list[Cell]:
         return group, cell.seed, position[cell.method]
 
     return sorted(cells, key=priority)
+
+
+def shipped_settings(method: str, negatives: str) -> dict[str, Any]:
+    """The settings ``presets/distill_defaults.yaml`` ships for a decision of the pre-registered rule
+    (:func:`scns.report.decision.product_default`), as dotted keys: ``distill.method`` (``"crd+kd"``
+    or ``"kd"``) and the contrast options of the main-grid arm labelled ``negatives`` over
+    :data:`DECISIVE_STUDENT`'s (K, top-k, similarity). A configuration whose samplers read no class
+    similarity ships none, so it needs no similarity source installed."""
+    from scns.objectives.build import needs_similarity  # the sampler registry, loaded on use
+
+    if DECISIVE_BEST_CLASS_ARM is None:
+        raise ValueError("the pilot has not chosen its class-level arm (DECISIVE_BEST_CLASS_ARM)")
+    arms = decisive_main_arms(DECISIVE_BEST_CLASS_ARM)
+    if negatives not in arms:
+        raise ValueError(f"{negatives!r} is not an arm of the main grid: {', '.join(arms)}")
+    overrides = {**DECISIVE_STUDENT, **arms[negatives]}
+    contrast = {key: value for key, value in overrides.items() if key.startswith("contrast.")}
+    if not needs_similarity(Config().with_overrides(contrast).contrast):
+        del contrast["contrast.similarity"]
+    return {"distill.method": method, **contrast}
 
 
 #: The supervised arms of ``scns demo`` (label -> overrides on the demo's digits setting): cross-entropy
