@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from scns.config import Config, ConfigError, ContrastConfig
 from scns.memory import MemoryBank
 from scns.objectives.build import build_contrast, build_negatives, contrast_option, needs_similarity
-from scns.objectives.negatives import DynamicSimilarity
+from scns.objectives.negatives import DynamicSimilarity, state_to_device
 from scns.sampling import ClassIndex
 
 POSITIVES = ("class", "self")
@@ -277,7 +277,7 @@ class ContrastiveNegatives(nn.Module):
             if self._similarity is not None:
                 self._similarity = self._similarity.to(after)
             rebuilt = build_negatives(self.config, self.labels, self._similarity)
-            rebuilt.set_extra_state(_to_device(state, after))
+            rebuilt.set_extra_state(state_to_device(state, after))
             self.negatives = rebuilt
             self._class_index = None
             if self._pending is not None:
@@ -366,10 +366,3 @@ def _full_precision(device: torch.device):
     else:
         yield
 
-
-def _to_device(state: Any, device: torch.device) -> Any:
-    if isinstance(state, Tensor):
-        return state.to(device)
-    if isinstance(state, dict):
-        return {k: _to_device(v, device) for k, v in state.items()}
-    return state

@@ -352,3 +352,20 @@ def test_logged_share_counts_the_configured_number_of_similar_classes(overrides,
         if overrides["contrast.sampler"] == "sample_topk":  # uniform fallback in the first epoch
             # C = 6: each anchor's 2 similar classes hold 2/5 of the other-class samples
             assert 0.3 < float(share) < 0.5
+
+
+def test_state_to_device_moves_every_nested_tensor_and_keeps_the_rest() -> None:
+    from scns.objectives.negatives import state_to_device
+
+    state = {
+        "table": torch.arange(3),
+        "parts": [torch.ones(2), ("uniform", torch.zeros(1))],
+        "epoch": 4,
+        "k": None,
+    }
+    moved = state_to_device(state, torch.device("meta"))
+    assert moved["table"].device.type == "meta" and moved["table"].shape == (3,)
+    assert isinstance(moved["parts"], list) and isinstance(moved["parts"][1], tuple)
+    assert moved["parts"][0].device.type == "meta" and moved["parts"][1][1].device.type == "meta"
+    assert (moved["parts"][1][0], moved["epoch"], moved["k"]) == ("uniform", 4, None)
+    assert state["table"].device.type == "cpu"  # the input is left as it was

@@ -208,7 +208,7 @@ class NegativeSource(nn.Module):
                     self.sampler.refresh(features)
                 state = dist.broadcast_object(self.sampler.state_dict() if dist.rank() == 0 else None)
                 if dist.rank() != 0:
-                    self.sampler.load_state_dict(_to_device(state, self.labels.device))
+                    self.sampler.load_state_dict(state_to_device(state, self.labels.device))
             else:
                 self.sampler.refresh(features)
         self.ready = True
@@ -286,9 +286,13 @@ class NegativeSource(nn.Module):
         self.ready = bool(state["ready"])
 
 
-def _to_device(state: Any, device: torch.device) -> Any:
+def state_to_device(state: Any, device: torch.device) -> Any:
+    """A sampler's ``state_dict`` with every tensor in it (in nested dicts, lists and tuples) moved to
+    ``device``; other values as they are."""
     if isinstance(state, Tensor):
         return state.to(device)
     if isinstance(state, dict):
-        return {k: _to_device(v, device) for k, v in state.items()}
+        return {k: state_to_device(v, device) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(state_to_device(v, device) for v in state)
     return state
