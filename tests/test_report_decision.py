@@ -100,5 +100,14 @@ def test_the_report_states_the_decision_and_its_comparisons():
         f"**Product default by the pre-registered rule: crd+kd, negatives of `{CLASS_ARM}`.**"
     )
     assert "- best class-level - crd+kd uniform: +1.02" in text
+    # and the file that ships it, read back as the settings of the decided arm
+    import yaml
+
+    from scns.config import flatten_sections
+    from scns.train.protocols import shipped_settings
+
+    block = text.split("```yaml\n")[1].split("```")[0]
+    assert flatten_sections(yaml.safe_load(block)) == shipped_settings("crd+kd", CLASS_ARM)
+    assert "mixture_ramp: [2, 10]" in block
     pending = default_paragraph([r for r in _runs({}) if r["method"] != MIXUP])
     assert "not decided yet" in pending and MIXUP in pending

@@ -365,4 +365,3 @@ def _full_precision(device: torch.device):
             yield
     else:
         yield
-

@@ -515,6 +515,27 @@ def _set_dotted(config: Any, dotted: str, value: Any, prefix: str = "") -> Any:
     return replace(config, **{head: _coerce(config, head, value, full)})
 
 
+def nest_dotted(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"contrast.top_k": 10}`` -> ``{"contrast": {"top_k": 10}}``: dotted keys as a config file's
+    nested sections (the inverse of :func:`flatten_sections`)."""
+    nested: dict[str, Any] = {}
+    for dotted, value in settings.items():
+        nested = _set_in_mapping(nested, dotted, value)
+    return nested
+
+
+def flatten_sections(sections: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"contrast": {"top_k": 10}}`` -> ``{"contrast.top_k": 10}``: a config file's nested sections
+    as dotted keys."""
+    flat: dict[str, Any] = {}
+    for key, value in sections.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten_sections(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _set_in_mapping(mapping: Mapping[str, Any], dotted: str, value: Any) -> dict[str, Any]:
     head, _, rest = dotted.partition(".")
     out = dict(mapping)

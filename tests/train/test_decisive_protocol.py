@@ -184,16 +184,12 @@ def test_shipped_settings_carry_the_decided_arm_s_contrast_options() -> None:
     )
     with pytest.raises(ValueError, match="not an arm of the main grid"):
         shipped_settings("crd+kd", "crd+kd uniform k999")
-
-
-def _dotted(sections: dict, prefix: str = "") -> dict:
-    out: dict = {}
-    for key, value in sections.items():
-        if isinstance(value, dict):
-            out.update(_dotted(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+    with pytest.raises(ValueError, match="names no class-level candidate"):
+        shipped_settings("crd+kd", "best class-level: class_topk glove")
+    # the class-level arm is read from its label, whichever candidate the pilot chose
+    mixture = shipped_settings("kd", best_class_label("crd+kd mixture ramp teacher:confusion"))
+    assert (mixture["contrast.sampler"], mixture["contrast.similarity"]) == ("mixture", "teacher:confusion")
+    assert mixture["contrast.mixture_ramp"] == [2, 10] and mixture["distill.method"] == "kd"
 
 
 #: What the distillation presets shipped before the decisive grid decided (kept until it does).
@@ -214,11 +210,11 @@ def test_the_shipped_defaults_are_the_rule_s_answer_on_the_committed_grid() -> N
 
     import yaml
 
-    from scns.config import PRESETS_DIR
+    from scns.config import PRESETS_DIR, flatten_sections
     from scns.report.decision import product_default
     from scns.train.protocols import shipped_settings
 
-    shipped = _dotted(yaml.safe_load((PRESETS_DIR / "distill_defaults.yaml").read_text()))
+    shipped = flatten_sections(yaml.safe_load((PRESETS_DIR / "distill_defaults.yaml").read_text()))
     results = Path(__file__).parents[2] / "benchmarks" / "results" / "decisive" / "results.json"
     if not results.exists():
         pytest.skip("no committed decisive results in this checkout")

@@ -7,6 +7,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from scns.config import nest_dotted
 from scns.report import plots
 from scns.report.collect import method_step_time
 from scns.report.decision import (
@@ -23,6 +26,7 @@ from scns.report.decision import (
 from scns.report.stats import inside_margin, paired_difference, summarize
 from scns.rundir import file_slug
 from scns.runinfo import MIN_CPU_SHARE
+from scns.train.protocols import shipped_settings
 
 # Baselines each setting's methods are compared with, in column order.
 BASELINES = {
@@ -286,11 +290,26 @@ def default_paragraph(runs: list[dict[str, Any]]) -> str:
     """The shipped default the pre-registered rule (:func:`scns.report.decision.product_default`) draws
     from the decisive grid, with every comparison it read."""
     decision = product_default(runs)
-    if decision.complete:
-        head = f"**Product default by the pre-registered rule: {decision.method}, negatives of `{decision.negatives}`.**"
-    else:
+    if not decision.complete:
         head = "**Product default by the pre-registered rule: not decided yet.**"
-    return "\n".join([head, "", *(f"- {reason}" for reason in decision.reasons)])
+        return "\n".join([head, "", *(f"- {reason}" for reason in decision.reasons)])
+    assert decision.method is not None and decision.negatives is not None
+    head = f"**Product default by the pre-registered rule: {decision.method}, negatives of `{decision.negatives}`.**"
+    settings = nest_dotted(shipped_settings(decision.method, decision.negatives))
+    ship = yaml.safe_dump(settings, sort_keys=False, default_flow_style=None).rstrip()
+    return "\n".join(
+        [
+            head,
+            "",
+            *(f"- {reason}" for reason in decision.reasons),
+            "",
+            "What `src/scns/presets/distill_defaults.yaml` ships for it (`protocols.shipped_settings`):",
+            "",
+            "```yaml",
+            ship,
+            "```",
+        ]
+    )
 
 
 def preregistered_table(runs: list[dict[str, Any]]) -> str:

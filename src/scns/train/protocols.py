@@ -569,9 +569,28 @@ def class_level_choice(records: list[dict[str, Any]]) -> str | None:
 DECISIVE_MAIN_SEEDS = (2, 3, 4, 5)
 
 
+#: The start of the main grid's label of its class-level arm, ``best class-level: <pilot arm>``.
+BEST_CLASS_PREFIX = "best class-level"
+
+
 def best_class_label(best_class_arm: str) -> str:
     """The main grid's label of the chosen class-level pilot arm (``best class-level: <arm>``)."""
-    return f"best class-level: {best_class_arm.removeprefix('crd+kd ')}"
+    return f"{BEST_CLASS_PREFIX}: {best_class_arm.removeprefix('crd+kd ')}"
+
+
+def main_arm_overrides(label: str) -> dict[str, Any]:
+    """The overrides (on :data:`DECISIVE_STUDENT`) of the main grid's arm ``label``; the class-level
+    arm is read from its label (``best class-level: class_topk wordnet+glove``), whichever candidate
+    it names."""
+    chosen = CLASS_LEVEL_CANDIDATES[0]
+    if label.startswith(f"{BEST_CLASS_PREFIX}: "):
+        chosen = "crd+kd " + label.removeprefix(f"{BEST_CLASS_PREFIX}: ")
+    if chosen not in CLASS_LEVEL_CANDIDATES:
+        raise ValueError(f"{label!r} names no class-level candidate: {', '.join(CLASS_LEVEL_CANDIDATES)}")
+    arms = decisive_main_arms(chosen)
+    if label not in arms:
+        raise ValueError(f"{label!r} is not an arm of the main grid: {', '.join(arms)}")
+    return arms[label]
 
 
 def decisive_main_arms(best_class_arm: str) -> dict[str, dict[str, Any]]:
@@ -619,12 +638,7 @@ def shipped_settings(method: str, negatives: str) -> dict[str, Any]:
     similarity ships none, so it needs no similarity source installed."""
     from scns.objectives.build import needs_similarity  # the sampler registry, loaded on use
 
-    if DECISIVE_BEST_CLASS_ARM is None:
-        raise ValueError("the pilot has not chosen its class-level arm (DECISIVE_BEST_CLASS_ARM)")
-    arms = decisive_main_arms(DECISIVE_BEST_CLASS_ARM)
-    if negatives not in arms:
-        raise ValueError(f"{negatives!r} is not an arm of the main grid: {', '.join(arms)}")
-    overrides = {**DECISIVE_STUDENT, **arms[negatives]}
+    overrides = {**DECISIVE_STUDENT, **main_arm_overrides(negatives)}
     contrast = {key: value for key, value in overrides.items() if key.startswith("contrast.")}
     if not needs_similarity(Config().with_overrides(contrast).contrast):
         del contrast["contrast.similarity"]
