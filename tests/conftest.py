@@ -28,6 +28,19 @@ def fresh_python() -> Callable[[str], str]:
 
 
 @pytest.fixture
+def refuse_data_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Makes loading a dataset fail the test: for checks that must reject a configuration before any
+    data is read."""
+    import scns.data.datasets
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("data was loaded before the configuration was validated")
+
+    monkeypatch.setattr(scns.data.datasets, "load_dataset", refuse)
+    monkeypatch.setattr("scns.train.engine.load_dataset", refuse)
+
+
+@pytest.fixture
 def data_dir() -> Path:
     """Real-data root from SCNS_DATA_DIR; the test is skipped when it is unset."""
     root = os.environ.get("SCNS_DATA_DIR")

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import scns.data.datasets
 from scns.cli import main
 
-
-@pytest.fixture(autouse=True)
-def no_data_loading(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("data was loaded before the configuration was validated")
-
-    monkeypatch.setattr(scns.data.datasets, "load_dataset", refuse)
-    monkeypatch.setattr("scns.train.engine.load_dataset", refuse)
+#: Every test here fails if data loads before the configuration is checked (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("refuse_data_loading")
 
 
 @pytest.mark.parametrize(

@@ -7,17 +7,11 @@ import importlib.util
 
 import pytest
 
-import scns.data.datasets
 from scns.cli import main
 
 
 @pytest.fixture(autouse=True)
-def no_data_loading(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("data was loaded before the configuration was validated")
-
-    monkeypatch.setattr(scns.data.datasets, "load_dataset", refuse)
-    monkeypatch.setattr("scns.train.engine.load_dataset", refuse)
+def no_data_loading(refuse_data_loading, monkeypatch):
     # the missing-data-directory case must not find one in the environment (CI sets SCNS_DATA_DIR)
     monkeypatch.delenv("SCNS_DATA_DIR", raising=False)
 

@@ -1,4 +1,5 @@
-"""The small digits training setting the tests under tests/train share: seconds per run on a CPU.
+"""The small digits training setting the tests under tests/train share (seconds per run on a CPU), and
+their exact comparison of saved training state.
 
 Imported by those tests as ``from digits_runs import ...`` (pytest puts this folder on sys.path).
 """
@@ -6,6 +7,8 @@ Imported by those tests as ``from digits_runs import ...`` (pytest puts this fol
 from __future__ import annotations
 
 from typing import Any
+
+import torch
 
 from scns.config import Config
 
@@ -34,3 +37,15 @@ DIGITS_TINY: dict[str, Any] = {
 def digits_config(**overrides: Any) -> Config:
     """:data:`DIGITS_TINY` with dotted overrides applied."""
     return Config().with_overrides({**DIGITS_TINY, **overrides})
+
+
+def assert_same_state(a: Any, b: Any, where: str = "objective") -> None:
+    """Recursive exact equality of nested dicts of tensors and plain values."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), where
+        for key in a:
+            assert_same_state(a[key], b[key], f"{where}.{key}")
+    else:
+        assert a == b, where

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from digits_runs import digits_config
+from digits_runs import assert_same_state, digits_config
 
 from scns.config import Config
 from scns.objectives import SupervisedObjective
@@ -74,18 +74,6 @@ def test_run_directory_holds_config_metrics_checkpoints_summary(tmp_path):
         files.last_checkpoint,
         files.best_checkpoint,
     }
-
-
-def assert_same_state(a, b, where="objective"):
-    """Recursive exact equality of nested dicts of tensors and plain values."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and set(a) == set(b), where
-        for key in a:
-            assert_same_state(a[key], b[key], f"{where}.{key}")
-    else:
-        assert a == b, where
 
 
 #: sample_topk from a prefilled bank, its kNN table rebuilt every epoch: the banks and the table are

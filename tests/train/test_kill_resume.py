@@ -11,7 +11,7 @@ import time
 
 import pytest
 import torch
-from digits_runs import digits_config
+from digits_runs import assert_same_state, digits_config
 
 from scns.config import Config
 from scns.train import checkpoint as ckpt
@@ -96,18 +96,6 @@ def kill_during_epoch_two_then_resume(cfg: Config, run_dir):
         timeout=300,
     )
     assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
-
-
-def assert_same_state(a, b, where="objective"):
-    """Recursive exact equality of nested dicts of tensors and plain values."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and set(a) == set(b), where
-        for key in a:
-            assert_same_state(a[key], b[key], f"{where}.{key}")
-    else:
-        assert a == b, where
 
 
 @pytest.mark.parametrize("kind", ["supervised-sample_topk", "distill-crd"])
