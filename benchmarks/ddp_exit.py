@@ -28,7 +28,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,8 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from scns.dist import free_local_port
 
 KINDS = ("train", "distill", "resume")
 #: ``--kinds baseline``: torchrun running ``scns models`` (no process group), for the floor of the exit
@@ -74,12 +75,6 @@ class RunResult:
     run_dir: str
     stacks: str | None = None
     tail: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def scns_command(kind: str, run_dir: Path, teacher: Path | None, device: str) -> list[str]:
@@ -124,7 +119,7 @@ def launch(
     whole process group is killed when it runs past ``timeout_s``)."""
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
-        "--master_addr", "127.0.0.1", "--master_port", str(free_port()), "-m", "scns", *scns_args,
+        "--master_addr", "127.0.0.1", "--master_port", str(free_local_port()), "-m", "scns", *scns_args,
     ]  # fmt: skip
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     started = time.monotonic()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
@@ -11,6 +10,15 @@ import torch.distributed as torch_dist
 import torch.multiprocessing as mp
 
 from scns import dist
+
+
+def test_free_local_port_can_be_bound() -> None:
+    import socket
+
+    port = dist.free_local_port()
+    assert 1024 <= port <= 65535
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # raises if the port were taken
 
 
 def test_single_process_collectives_are_identities() -> None:
@@ -41,9 +49,7 @@ def _worker(rank: int, world: int, port: int, out: dict) -> None:
 
 @pytest.mark.slow
 def test_two_process_collectives_match_their_definitions() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = dist.free_local_port()
     with mp.Manager() as manager:
         out = manager.dict()
         mp.spawn(_worker, args=(2, port, out), nprocs=2, join=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
+from scns.dist import free_local_port
 from scns.memory import MemoryBank
 
 N, D = 50, 6
@@ -180,19 +180,13 @@ def _ddp_worker(rank: int, world: int, port: int, results: dict) -> None:
         torch.distributed.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow  # multi-process (README: what the default run leaves out)
 def test_distributed_update_keeps_replicas_identical() -> None:
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed unavailable")
     with mp.Manager() as manager:
         results = manager.dict()
-        mp.spawn(_ddp_worker, args=(2, _free_port(), results), nprocs=2, join=True)
+        mp.spawn(_ddp_worker, args=(2, free_local_port(), results), nprocs=2, join=True)
         tables = [results[0], results[1]]
     single = _bank()
     z = torch.randn(2, 3, D, generator=torch.Generator().manual_seed(5), dtype=torch.float64)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 
 import pytest
 import torch
@@ -13,6 +12,7 @@ import torch.nn.functional as F
 
 import scns
 from scns.config import ConfigError, ContrastConfig
+from scns.dist import free_local_port
 
 N, C, D = 120, 6, 8
 
@@ -205,12 +205,6 @@ def _ddp_worker(rank: int, world: int, port: int, results: dict) -> None:
         torch.distributed.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow  # two spawned processes: ~5-10 s on a shared 2-core machine
 def test_ddp_replicas_hold_the_same_bank() -> None:
     """Two gloo ranks, each with its own batch: both banks equal one bank updated with both batches."""
@@ -218,7 +212,7 @@ def test_ddp_replicas_hold_the_same_bank() -> None:
         pytest.skip("torch.distributed unavailable")
     with mp.Manager() as manager:
         results = manager.dict()
-        mp.spawn(_ddp_worker, args=(2, _free_port(), results), nprocs=2, join=True)
+        mp.spawn(_ddp_worker, args=(2, free_local_port(), results), nprocs=2, join=True)
         tables = [results[0], results[1]]
     single = _term()
     batches = [_batch(10 + r, b=6) for r in range(2)]

@@ -9,6 +9,7 @@ which adds start-up, wrapping and shutdown).
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import torch
@@ -58,3 +59,11 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
+
+
+def free_local_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago: the rendezvous port of a single-machine
+    job started from Python (``torchrun --master_port``, ``init_process_group`` over ``tcp://``)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

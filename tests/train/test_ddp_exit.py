@@ -11,7 +11,6 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from scns.dist import free_local_port
 from scns.train import distributed as ddp
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
@@ -96,7 +96,7 @@ def test_sigterm_stops_every_rank_with_a_signal_exit_code(tmp_path):
     args = b.scns_command("train", run_dir, None, "cpu")
     args[args.index("--epochs") + 1] = "200"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_port", str(b.free_port()), "-m", "scns", *args]  # fmt: skip
+               "--master_port", str(free_local_port()), "-m", "scns", *args]  # fmt: skip
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
@@ -119,16 +119,10 @@ def test_sigterm_stops_every_rank_with_a_signal_exit_code(tmp_path):
 # ---------------------------------------------------------------------- in-process (one rank)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def one_rank_group(monkeypatch):
     """A gloo process group of one rank in this process (destroyed afterwards if a test left it)."""
-    for key, value in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}.items():
+    for key, value in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_local_port())}.items():
         monkeypatch.setenv(key, value)
     dist.init_process_group("gloo", rank=0, world_size=1)
     yield

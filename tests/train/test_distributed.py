@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import torch
 from torch import nn
 
 from scns.config import Config
+from scns.dist import free_local_port
 from scns.models import MODELS
 from scns.models.base import ZooModel
 from scns.train import checkpoint as ckpt
@@ -41,12 +41,6 @@ def tiny_mlp(num_classes: int) -> TinyMLP:
 def tiny_mlp_registered(monkeypatch):
     """Register the test model for this test only (the zoo's own tests list the registry)."""
     monkeypatch.setitem(MODELS._factories, "tiny_mlp_ddp_test", tiny_mlp)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def base_config(**overrides) -> Config:
@@ -118,7 +112,7 @@ def launch(
     config: Config, run_dir: Path, out_dir: Path, die_at: int | None = None, timeout: float = 240
 ) -> list[int]:
     ctx = multiprocessing.get_context("spawn")
-    port = free_port()
+    port = free_local_port()
     procs = [
         ctx.Process(target=worker, args=(r, 2, port, config.to_dict(), str(run_dir), str(out_dir), die_at))
         for r in range(2)

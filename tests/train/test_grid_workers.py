@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from digits_runs import DIGITS_TINY
 
+from scns.dist import free_local_port
 from scns.train.claims import CellClaim, claim_holder
 from scns.train.grid import run_grid
 from scns.train.protocols import Cell, budget_cells, distill_cells, merge_cells
@@ -162,11 +163,8 @@ def _grid_rank(rank: int, port: int, grid: str, fail_on_rank1: str | None) -> No
 
 def _launch_grid(grid: Path, fail_on_rank1: str | None = None, timeout: float = 180) -> list[int | None]:
     import multiprocessing
-    import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_local_port()
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_grid_rank, args=(r, port, str(grid), fail_on_rank1)) for r in range(2)]
     for p in procs:
