@@ -29,8 +29,11 @@ def test_contention_is_judged_against_the_cores_when_they_are_logged() -> None:
     assert contended([{"load_avg_1m": 4.2, "torch_threads": 4, "cpu_count": 2}], "cpu") is False
 
 
-def _run(method: str, seed: int, flag: bool | None, step_s: float = 0.1, source: str = "clean") -> dict:
+def _run(
+    method: str, seed: int, flag: bool | None, step_s: float = 0.1, source: str = "clean", threads: int = 1
+) -> dict:
     return {
+        "step_machine": f"AVX2, 2 cores, {threads} thread{'s' if threads > 1 else ''}",
         "method": method,
         "seed": seed,
         "negatives": None,
@@ -63,24 +66,34 @@ def _epoch(step_s: float, load: float | None, threads: int = 2) -> dict:
 
 def test_step_time_is_the_median_of_quiet_epochs_only() -> None:
     metrics = [_epoch(0.10, 2.0), _epoch(0.90, 3.4), _epoch(0.12, 2.1), _epoch(0.50, None), _epoch(0.11, 1.9)]
-    assert step_time(metrics, "cpu") == (pytest.approx(0.11), "clean")
+    assert step_time(metrics, "cpu") == (pytest.approx(0.11), "clean", "2 threads, machine not logged")
     busy = [_epoch(0.4, 3.0), _epoch(0.2, None), _epoch(0.3, 2.8)]
-    assert step_time(busy, "cpu") == (pytest.approx(0.3), "contended")
-    assert step_time([_epoch(0.2, None), _epoch(0.4, None)], "cpu") == (pytest.approx(0.3), "unknown")
+    assert step_time(busy, "cpu") == (pytest.approx(0.3), "contended", "2 threads, machine not logged")
+    assert step_time([_epoch(0.2, None), _epoch(0.4, None)], "cpu") == (
+        pytest.approx(0.3),
+        "unknown",
+        "2 threads, machine not logged",
+    )
     assert step_time([_epoch(0.2, 9.0), _epoch(0.4, 9.0), _epoch(0.1, 9.0)], "cuda") == (
         pytest.approx(0.2),
         "device",
+        "2 threads, machine not logged",
     )
 
 
 def test_method_step_time_prefers_runs_with_quiet_epochs() -> None:
     runs = [_run("ce", 0, True, 0.5, "unknown"), _run("ce", 1, True, 0.1, "clean"), _run("ce", 2, False, 0.2)]
-    assert method_step_time(runs) == (pytest.approx(0.15), "")
+    assert method_step_time(runs) == (pytest.approx(0.15), "", "AVX2, 2 cores, 1 thread")
     assert method_step_time([_run("ce", 0, True, 0.5, "contended"), _run("ce", 1, None, 0.3, "unknown")]) == (
         pytest.approx(0.4),
         " *",
+        "AVX2, 2 cores, 1 thread",
     )
-    assert method_step_time([_run("ce", 0, None, 0.5, "unknown")]) == (pytest.approx(0.5), " ?")
+    assert method_step_time([_run("ce", 0, None, 0.5, "unknown")]) == (
+        pytest.approx(0.5),
+        " ?",
+        "AVX2, 2 cores, 1 thread",
+    )
 
 
 def test_table_shows_step_time_of_quiet_runs_and_hardness_first_to_last() -> None:
@@ -133,3 +146,40 @@ def test_a_one_thread_epoch_that_got_too_little_cpu_was_shared_whatever_the_load
     # several threads do not keep a share of 1 even alone: only the load decides for them
     assert epoch_contended({**quiet_end, "torch_threads": 2, "cpu_share": 0.6}) is False
     assert epoch_contended({**quiet_end, "load_avg_1m": 3.0, "cpu_share": 0.99}) is True
+
+
+def test_a_step_time_reads_epochs_timed_on_one_kind_of_machine() -> None:
+    """A run resumed with other threads, or on another machine: its clean epochs on the kind of machine
+    most of them ran on, only."""
+    logged = {"cpu_capability": "AVX2", "cpu_count": 2}
+    mixed = [
+        {**_epoch(0.30, 1.5, 1), **logged},
+        {**_epoch(0.32, 1.4, 1), **logged},
+        {**_epoch(0.20, 2.0), **logged},
+        {**_epoch(0.22, 2.1), **logged},
+        {**_epoch(0.18, 1.9), **logged},
+    ]
+    assert step_time(mixed, "cpu") == (pytest.approx(0.20), "clean", "AVX2, 2 cores, 2 threads")
+    other_host = [{**_epoch(0.30, 1.5, 1), **logged}, {**_epoch(0.20, 1.0, 1), "cpu_capability": "AVX512"}]
+    assert step_time(other_host, "cpu") == (
+        pytest.approx(0.30),
+        "clean",
+        "AVX2, 2 cores, 1 thread",
+    )  # first wins a tie
+    runs = [_run("ce", 0, False, 0.3), _run("ce", 1, False, 0.5), _run("ce", 2, False, 0.1, threads=2)]
+    assert method_step_time(runs) == (pytest.approx(0.4), "", "AVX2, 2 cores, 1 thread")
+
+
+def test_table_names_the_machine_of_a_row_timed_on_another() -> None:
+    table = accuracy_table(
+        "supervised",
+        [
+            _run("uniform", 0, False, 0.5),
+            _run("kd", 0, False, 0.2),
+            _run("student", 0, False, 0.3, threads=2),
+        ],
+    )
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in table.splitlines()[2:]}
+    col = [c.strip("| ") for c in table.splitlines()[0].split(" | ")].index("step ms")
+    assert (rows["uniform"][col], rows["kd"][col]) == ("500", "200")
+    assert rows["student"][col] == "300 (AVX2, 2 cores, 2 threads)"

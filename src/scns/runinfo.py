@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from scns.config import Config
 from scns.rundir import CONFIG_NAME, RunDir, RunDirError, read_json_lines
@@ -100,22 +101,50 @@ def contended(metrics: list[dict[str, Any]], device: str | None) -> bool | None:
     return any(flags)
 
 
-def step_time(metrics: list[dict[str, Any]], device: str | None) -> tuple[float, str]:
-    """Median seconds per training step, and which epochs it came from.
+def timing_machine(epoch: dict[str, Any]) -> str:
+    """The kind of machine an epoch was timed on, as logged with it: CPU kernel ISA, usable cores and
+    intra-op threads (``"AVX2, 2 cores, 1 thread"``); what an old epoch did not log is said so."""
+    threads = epoch.get("torch_threads", 1)
+    thread_text = f"{threads} thread{'s' if threads != 1 else ''}"
+    isa, cores = epoch.get("cpu_capability"), epoch.get("cpu_count")
+    if not isa and cores is None:
+        return f"{thread_text}, machine not logged"
+    isa_text = isa or "CPU kernels not logged"
+    cores_text = "cores not logged" if cores is None else f"{cores} cores"
+    return f"{isa_text}, {cores_text}, {thread_text}"
+
+
+class StepTime(NamedTuple):
+    """A run's seconds per training step, which epochs it came from (``source``) and the kind of
+    machine they were timed on (``machine``, :func:`timing_machine`)."""
+
+    seconds: float
+    source: str
+    machine: str
+
+
+def step_time(metrics: list[dict[str, Any]], device: str | None) -> StepTime:
+    """Median seconds per training step, which epochs it came from, and the machine they ran on.
 
     On CPU only epochs known to be uncontended count when there are any ("clean"); otherwise the
     median of all epochs is returned as "contended" (some epoch known to have shared the CPU) or
     "unknown" (no load average logged). Non-CPU runs give "device". The median keeps one slow
-    epoch from moving the figure.
+    epoch from moving the figure. A step's time depends on the machine and the thread count, and a
+    run resumed elsewhere or with other threads mixes them: only the epochs timed on the kind of
+    machine most of those epochs ran on are read (a tie goes to the one that ran first).
     """
-    every = [m["step_time_s"] for m in metrics]
     if device != "cpu":
-        return statistics.median(every), "device"
-    clean = [m["step_time_s"] for m in metrics if epoch_contended(m) is False]
-    if clean:
-        return statistics.median(clean), "clean"
-    source = "contended" if any(epoch_contended(m) for m in metrics) else "unknown"
-    return statistics.median(every), source
+        pool, source = metrics, "device"
+    else:
+        clean = [m for m in metrics if epoch_contended(m) is False]
+        if clean:
+            pool, source = clean, "clean"
+        else:
+            pool = metrics
+            source = "contended" if any(epoch_contended(m) for m in metrics) else "unknown"
+    machine = Counter(map(timing_machine, pool)).most_common(1)[0][0]
+    times = [m["step_time_s"] for m in pool if timing_machine(m) == machine]
+    return StepTime(statistics.median(times), source, machine)
 
 
 def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -134,7 +163,7 @@ def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, A
     train_time = sum(m["epoch_time_s"] for m in metrics)
     # sampler table (kNN) builds count as sampling: they are the method's cost, not the network's
     sampling = sum(m.get("sampling_time_s", 0.0) + m.get("refresh_time_s", 0.0) for m in metrics)
-    step_s, step_source = step_time(metrics, summary.get("device"))
+    step = step_time(metrics, summary.get("device"))
     return {
         "name": cell.get("name", run_dir.name),
         "settings": list(cell.get("settings", [])),
@@ -150,8 +179,9 @@ def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, A
         "best_top1": summary["best_top1"],
         "final_top5": summary["final_top5"],
         "train_time_s": train_time,
-        "step_time_s": step_s,
-        "step_time_source": step_source,
+        "step_time_s": step.seconds,
+        "step_time_source": step.source,
+        "step_machine": step.machine,  # the kind of machine the epochs step_time_s comes from ran on
         "sampling_share": sampling / train_time if train_time else 0.0,
         "contended": contended(metrics, summary.get("device")),
         "neg_sim_first": metrics[0].get("train_neg_sim"),

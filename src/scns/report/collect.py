@@ -5,6 +5,7 @@ The per-run queries live in :mod:`scns.runinfo` (the grid runner uses them too);
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +36,25 @@ __all__ = [
 ]
 
 
-def method_step_time(runs: list[dict[str, Any]]) -> tuple[float | None, str]:
-    """Seconds per step of a method: the mean over its runs whose step time comes from quiet epochs
-    (or a GPU), when there are any; otherwise over all runs, marked * (contended) or ? (unknown)."""
+def method_step_time(runs: list[dict[str, Any]]) -> tuple[float | None, str, str | None]:
+    """Seconds per step of a method, its mark and the kind of machine it was timed on.
+
+    The mean over the method's runs whose step time comes from quiet epochs (or a GPU), when there
+    are any; otherwise over all its runs, marked * (contended) or ? (unknown). Only runs timed on one
+    kind of machine (``step_machine``: ISA, cores, threads) are averaged: the kind most of those runs
+    had (a tie goes to the first listed).
+    """
     trusted = [r for r in runs if r.get("step_time_source") in ("clean", "device")]
+    pool = trusted or runs
+    if not pool:
+        return None, "", None
+    machine = Counter(r.get("step_machine") for r in pool).most_common(1)[0][0]
+    same = [r for r in pool if r.get("step_machine") == machine]
+    mean = sum(r["step_time_s"] for r in same) / len(same)
     if trusted:
-        return sum(r["step_time_s"] for r in trusted) / len(trusted), ""
+        return mean, "", machine
     sources = {r.get("step_time_source") for r in runs}
-    mean = sum(r["step_time_s"] for r in runs) / len(runs) if runs else None
-    return mean, " *" if "contended" in sources else " ?"
+    return mean, " *" if "contended" in sources else " ?", machine
 
 
 def collect(paths: list[str | Path]) -> list[dict[str, Any]]:

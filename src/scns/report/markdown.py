@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,8 @@ def accuracy_table(setting: str, runs: list[dict[str, Any]]) -> str:
     header += [f"diff vs {b} (95% CI, paired by seed)" for b in baselines]
     header += ["anchor-neg cos, first -> last epoch", "top-k share", "step ms", "sampling share", "train min"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    steps = {key: method_step_time(method_runs) for key, method_runs in by_method.items()}
+    usual_machine = Counter(m for _, _, m in steps.values() if m is not None).most_common(1)
     for key, method_runs in sorted(by_method.items(), key=lambda kv: _order_key(setting, kv[0], kv[1])):
         s = summarize([r["final_top1"] for r in method_runs])
         cells = [
@@ -113,7 +115,10 @@ def accuracy_table(setting: str, runs: list[dict[str, Any]]) -> str:
                 if r["method"] == b and (setting != "budget" or r["negatives"] == method_runs[0]["negatives"])
             ]
             cells.append("" if method_runs[0]["method"] == b else _diff_cell(method_runs, base))
-        step, step_mark = method_step_time(method_runs)
+        step, step_mark, step_machine = steps[key]
+        if step_machine is not None and usual_machine and step_machine != usual_machine[0][0]:
+            # timed on another kind of machine than the table's other rows: not comparable with them
+            step_mark += f" ({step_machine})"
         train = _field_mean(method_runs, "train_time_s")
         first, last = _field_mean(method_runs, "neg_sim_first"), _field_mean(method_runs, "neg_sim")
         cells += [
@@ -173,7 +178,10 @@ TIMING_NOTE = (
     "the CPU), "
     "averaged over the runs that had such epochs; train min is each run's total training wall time, averaged. A * marks "
     "figures that include time when other work shared the CPU (for step ms: no run had a quiet "
-    "epoch): they overstate the cost. ? marks CPU runs that logged no load average. Anchor-neg cos "
+    "epoch): they overstate the cost. ? marks CPU runs that logged no load average. A step time is read "
+    "from epochs timed on one kind of machine (CPU kernels, cores, threads: the kind most of them ran "
+    "on); a row timed on another kind than the table's others names it, e.g. (AVX2, 2 cores, 2 "
+    "threads), and does not compare with them. Anchor-neg cos "
     "is the mean cosine between anchors and the negatives drawn for them, in the first and the last "
     "epoch: early on the embeddings of all runs are alike, so the first epoch compares the samplers; "
     "later each run has learned to push its own negatives away. Sampling share is the part of "
