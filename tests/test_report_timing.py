@@ -183,3 +183,19 @@ def test_table_names_the_machine_of_a_row_timed_on_another() -> None:
     col = [c.strip("| ") for c in table.splitlines()[0].split(" | ")].index("step ms")
     assert (rows["uniform"][col], rows["kd"][col]) == ("500", "200")
     assert rows["student"][col] == "300 (AVX2, 2 cores, 2 threads)"
+
+
+def test_machine_descriptions_say_what_an_epoch_did_not_log() -> None:
+    from scns.runinfo import Machine
+
+    full = {"device_type": "cpu", "cpu_capability": "AVX2", "cpu_count": 2, "torch_threads": 1}
+    assert Machine.of_epoch(full).describe() == "AVX2, 2 cores, 1 thread"
+    assert (
+        Machine.of_epoch({**full, "device_type": "cuda", "torch_threads": 4}).describe()
+        == "cuda; AVX2, 2 cores, 4 threads"
+    )
+    assert Machine.of_epoch({"torch_threads": 2}).describe() == "2 threads, machine not logged"
+    assert (
+        Machine.of_epoch({"cpu_count": 8}).describe() == "CPU kernels not logged, 8 cores, threads not logged"
+    )
+    assert Machine.of_epoch(full).ran(full) and not Machine.of_epoch(full).ran({**full, "torch_threads": 2})

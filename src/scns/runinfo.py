@@ -10,6 +10,7 @@ import json
 import statistics
 import sys
 from collections import Counter
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -101,26 +102,60 @@ def contended(metrics: list[dict[str, Any]], device: str | None) -> bool | None:
     return any(flags)
 
 
-def timing_machine(epoch: dict[str, Any]) -> str:
-    """The kind of machine an epoch was timed on, as logged with it: CPU kernel ISA, usable cores and
-    intra-op threads (``"AVX2, 2 cores, 1 thread"``); what an old epoch did not log is said so."""
-    threads = epoch.get("torch_threads", 1)
-    thread_text = f"{threads} thread{'s' if threads != 1 else ''}"
-    isa, cores = epoch.get("cpu_capability"), epoch.get("cpu_count")
-    if not isa and cores is None:
-        return f"{thread_text}, machine not logged"
-    isa_text = isa or "CPU kernels not logged"
-    cores_text = "cores not logged" if cores is None else f"{cores} cores"
-    return f"{isa_text}, {cores_text}, {thread_text}"
+@dataclass(frozen=True)
+class Machine:
+    """The kind of machine an epoch was timed on, as each epoch logs it: what an epoch's time depends
+    on besides the run's options (None: an epoch logged before the field existed)."""
+
+    device_type: str | None  # "cpu", "cuda", ...
+    cpu_capability: str | None  # torch's CPU kernel ISA: "AVX2", "AVX512", ...
+    cpu_count: int | None  # cores the process may use
+    torch_threads: int | None
+
+    @classmethod
+    def current(cls, device_type: str) -> Machine:
+        """This process on ``device_type``."""
+        import torch
+
+        from scns.train.engine import usable_cores
+
+        return cls(
+            device_type, torch.backends.cpu.get_cpu_capability(), usable_cores(), torch.get_num_threads()
+        )
+
+    @classmethod
+    def of_epoch(cls, epoch: dict[str, Any]) -> Machine:
+        """The machine a logged epoch (a ``metrics.jsonl`` record) names."""
+        return cls(*(epoch.get(field.name) for field in fields(cls)))
+
+    def ran(self, epoch: dict[str, Any]) -> bool:
+        """Whether the logged ``epoch`` was trained on this kind of machine."""
+        return Machine.of_epoch(epoch) == self
+
+    def describe(self) -> str:
+        """``"AVX2, 2 cores, 1 thread"`` (the device first when not a CPU); what was not logged is
+        said so."""
+        threads = (
+            "threads not logged"
+            if self.torch_threads is None
+            else (f"{self.torch_threads} thread{'s' if self.torch_threads != 1 else ''}")
+        )
+        if not self.cpu_capability and self.cpu_count is None:
+            text = f"{threads}, machine not logged"
+        else:
+            isa = self.cpu_capability or "CPU kernels not logged"
+            cores = "cores not logged" if self.cpu_count is None else f"{self.cpu_count} cores"
+            text = f"{isa}, {cores}, {threads}"
+        return text if self.device_type in (None, "cpu") else f"{self.device_type}; {text}"
 
 
 class StepTime(NamedTuple):
     """A run's seconds per training step, which epochs it came from (``source``) and the kind of
-    machine they were timed on (``machine``, :func:`timing_machine`)."""
+    machine they were timed on (``machine``, :meth:`Machine.describe`)."""
 
     seconds: float
     source: str
-    machine: str
+    machine: str  # Machine.describe()
 
 
 def step_time(metrics: list[dict[str, Any]], device: str | None) -> StepTime:
@@ -142,9 +177,9 @@ def step_time(metrics: list[dict[str, Any]], device: str | None) -> StepTime:
         else:
             pool = metrics
             source = "contended" if any(epoch_contended(m) for m in metrics) else "unknown"
-    machine = Counter(map(timing_machine, pool)).most_common(1)[0][0]
-    times = [m["step_time_s"] for m in pool if timing_machine(m) == machine]
-    return StepTime(statistics.median(times), source, machine)
+    machine = Counter(map(Machine.of_epoch, pool)).most_common(1)[0][0]
+    times = [m["step_time_s"] for m in pool if machine.ran(m)]
+    return StepTime(statistics.median(times), source, machine.describe())
 
 
 def run_record(run_dir: Path, cell: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -23,15 +23,13 @@ margin and the fixed :data:`STARTUP_S`.
 from __future__ import annotations
 
 import statistics
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from scns.config import Config
 from scns.rundir import RunDir, RunDirError
-from scns.runinfo import epoch_contended, find_runs, finished_config, read_metrics
+from scns.runinfo import Machine, epoch_contended, find_runs, finished_config, read_metrics
 
 #: Options that set what one training step costs (dotted config keys). Two runs equal on all of
 #: them train an epoch in about the same time on the same machine.
@@ -75,29 +73,6 @@ def cost_signature(config: Config, keys: tuple[str, ...] = COST_KEYS) -> tuple[A
         value = getattr(getattr(config, section), name)
         values.append(tuple(value) if isinstance(value, list) else value)
     return tuple(values)
-
-
-@dataclass(frozen=True)
-class Machine:
-    """What an epoch's time depends on besides the run's options; each epoch logs these fields."""
-
-    device_type: str  # "cpu", "cuda", ...
-    cpu_capability: str  # torch's CPU kernel ISA: "AVX2", "AVX512", ...
-    cpu_count: int | None  # cores the process may use
-    torch_threads: int
-
-    @classmethod
-    def current(cls, device_type: str) -> Machine:
-        """This process on ``device_type``."""
-        from scns.train.engine import usable_cores
-
-        return cls(
-            device_type, torch.backends.cpu.get_cpu_capability(), usable_cores(), torch.get_num_threads()
-        )
-
-    def ran(self, epoch: dict[str, Any]) -> bool:
-        """Whether the logged ``epoch`` was trained on this kind of machine."""
-        return tuple(epoch.get(field.name) for field in fields(self)) == astuple(self)
 
 
 def _epochs_on(run_dir: Path, machine: Machine) -> list[dict[str, Any]]:
