@@ -41,6 +41,10 @@ def _runs(offsets: dict[str, tuple[float, ...]]) -> list[dict]:
 
 
 def test_the_rule_names_every_main_grid_arm_it_reads():
+    from scns.report.decision import BEST_CLASS_LEVEL
+    from scns.train.protocols import BEST_CLASS_PREFIX
+
+    assert BEST_CLASS_LEVEL == BEST_CLASS_PREFIX  # the report's copy of the grid's label
     labels = set(decisive_main_arms(CLASS_LEVEL_CANDIDATES[0]))
     assert {"kd", "crd+kd uniform", "crd+kd uniform k1024", *OTHER_SCNS_ARMS} <= labels
     assert any(label.startswith("best class-level") for label in labels)
@@ -94,8 +98,9 @@ def test_one_seed_short_of_a_pair_decides_nothing(arm):
 
 def test_the_report_states_the_decision_and_its_comparisons():
     from scns.report.markdown import default_paragraph
+    from scns.train.protocols import shipped_settings
 
-    text = default_paragraph(_runs({CLASS_ARM: (0.8, 1.1, 0.9, 1.3)}))
+    text = default_paragraph(_runs({CLASS_ARM: (0.8, 1.1, 0.9, 1.3)}), ship=shipped_settings)
     assert text.startswith(
         f"**Product default by the pre-registered rule: crd+kd, negatives of `{CLASS_ARM}`.**"
     )
@@ -104,7 +109,6 @@ def test_the_report_states_the_decision_and_its_comparisons():
     import yaml
 
     from scns.config import flatten_sections
-    from scns.train.protocols import shipped_settings
 
     block = text.split("```yaml\n")[1].split("```")[0]
     assert flatten_sections(yaml.safe_load(block)) == shipped_settings("crd+kd", CLASS_ARM)

@@ -113,17 +113,6 @@ class Machine:
     torch_threads: int | None
 
     @classmethod
-    def current(cls, device_type: str) -> Machine:
-        """This process on ``device_type``."""
-        import torch
-
-        from scns.train.engine import usable_cores
-
-        return cls(
-            device_type, torch.backends.cpu.get_cpu_capability(), usable_cores(), torch.get_num_threads()
-        )
-
-    @classmethod
     def of_epoch(cls, epoch: dict[str, Any]) -> Machine:
         """The machine a logged epoch (a ``metrics.jsonl`` record) names."""
         return cls(*(epoch.get(field.name) for field in fields(cls)))

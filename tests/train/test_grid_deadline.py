@@ -14,7 +14,8 @@ from digits_runs import DIGITS_TINY, digits_config
 from scns.commands.grid import parse_deadline
 from scns.config import Config
 from scns.rundir import RunDir
-from scns.train.cell_time import MARGIN, STARTUP_S, Machine, estimate_cell_seconds
+from scns.runinfo import Machine
+from scns.train.cell_time import MARGIN, STARTUP_S, current_machine, estimate_cell_seconds
 from scns.train.claims import CellClaim
 from scns.train.grid import grid_listing, run_grid
 from scns.train.protocols import Cell
@@ -28,7 +29,7 @@ def _cell(name: str, seed: int, **overrides) -> Cell:
     return Cell(name, ("t",), "uniform", seed, {**UNIFORM, **overrides, "train.seed": seed})
 
 
-HERE = Machine.current("cpu")
+HERE = current_machine("cpu")
 
 
 def _fake_run(

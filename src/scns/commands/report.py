@@ -18,10 +18,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from scns.cli import UserError
     from scns.report import build_report, collect
+    from scns.train.protocols import shipped_settings
 
     records = collect(args.dirs)
     if not records:
         raise UserError(f"no finished runs under {', '.join(args.dirs)}")
-    path = build_report(records, args.out, list(args.dirs))
+    path = build_report(records, args.out, list(args.dirs), ship=shipped_settings)
     print(f"report with {len(records)} runs written to {path}")
     return 0

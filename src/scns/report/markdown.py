@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,12 @@ from scns.report.decision import (
 from scns.report.stats import inside_margin, paired_difference, summarize
 from scns.rundir import file_slug
 from scns.runinfo import MIN_CPU_SHARE
-from scns.train.protocols import shipped_settings
+
+#: ``ship(method, negatives label) -> dotted settings``: what the presets ship for a decision
+#: (``scns.train.protocols.shipped_settings``, passed in by the ``scns report`` command, since reports
+#: do not import the grid runner).
+ShippedSettings = Callable[[str, str], dict[str, Any]]
+
 
 # Baselines each setting's methods are compared with, in column order.
 BASELINES = {
@@ -209,8 +215,14 @@ def _field_mean(runs: list[dict[str, Any]], key: str) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: list[str]) -> Path:
-    """Write ``out_dir/README.md`` and its PNG plots from run records; returns the Markdown path."""
+def build_report(
+    records: list[dict[str, Any]],
+    out_dir: str | Path,
+    sources: list[str],
+    ship: ShippedSettings | None = None,
+) -> Path:
+    """Write ``out_dir/README.md`` and its PNG plots from run records; returns the Markdown path.
+    ``ship`` maps a decided product default to the presets' settings, printed beside the decision."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     devices = sorted({str(r.get("device")) for r in records})
@@ -238,7 +250,7 @@ def build_report(records: list[dict[str, Any]], out_dir: str | Path, sources: li
         parts += ["", f"## {title}", "", _split_line(runs), "", accuracy_table(setting, runs), ""]
         parts.append(_noise_statement(setting, runs))
         if setting == "decisive":
-            parts += ["", preregistered_table(runs), "", default_paragraph(runs)]
+            parts += ["", preregistered_table(runs), "", default_paragraph(runs, ship)]
         scored_on = "validation" if _scored_splits(runs) == ["val"] else "test"
         curve = plots.learning_curves(
             runs, out / f"{slug}-curves.png", f"{title}: {scored_on} top-1 per epoch"
@@ -294,30 +306,29 @@ def code_line(records: list[dict[str, Any]]) -> str:
     return f"Code commits: {listed}."
 
 
-def default_paragraph(runs: list[dict[str, Any]]) -> str:
+def default_paragraph(runs: list[dict[str, Any]], ship: ShippedSettings | None = None) -> str:
     """The shipped default the pre-registered rule (:func:`scns.report.decision.product_default`) draws
-    from the decisive grid, with every comparison it read."""
+    from the decisive grid, with every comparison it read, and (given ``ship``) the
+    ``distill_defaults.yaml`` that ships it."""
     decision = product_default(runs)
     if not decision.complete:
         head = "**Product default by the pre-registered rule: not decided yet.**"
         return "\n".join([head, "", *(f"- {reason}" for reason in decision.reasons)])
     assert decision.method is not None and decision.negatives is not None
     head = f"**Product default by the pre-registered rule: {decision.method}, negatives of `{decision.negatives}`.**"
-    settings = nest_dotted(shipped_settings(decision.method, decision.negatives))
-    ship = yaml.safe_dump(settings, sort_keys=False, default_flow_style=None).rstrip()
-    return "\n".join(
-        [
-            head,
+    lines = [head, "", *(f"- {reason}" for reason in decision.reasons)]
+    if ship is not None:
+        settings = nest_dotted(ship(decision.method, decision.negatives))
+        text = yaml.safe_dump(settings, sort_keys=False, default_flow_style=None).rstrip()
+        lines += [
             "",
-            *(f"- {reason}" for reason in decision.reasons),
-            "",
-            "What `src/scns/presets/distill_defaults.yaml` ships for it (`protocols.shipped_settings`):",
+            "What `src/scns/presets/distill_defaults.yaml` ships for it:",
             "",
             "```yaml",
-            ship,
+            text,
             "```",
         ]
-    )
+    return "\n".join(lines)
 
 
 def preregistered_table(runs: list[dict[str, Any]]) -> str:

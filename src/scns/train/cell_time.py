@@ -75,6 +75,17 @@ def cost_signature(config: Config, keys: tuple[str, ...] = COST_KEYS) -> tuple[A
     return tuple(values)
 
 
+def current_machine(device_type: str) -> Machine:
+    """This process on ``device_type``: the kind of machine a cell started now trains on."""
+    import torch
+
+    from scns.train.engine import usable_cores
+
+    return Machine(
+        device_type, torch.backends.cpu.get_cpu_capability(), usable_cores(), torch.get_num_threads()
+    )
+
+
 def _epochs_on(run_dir: Path, machine: Machine) -> list[dict[str, Any]]:
     """The run's logged epochs that were trained on ``machine``'s kind."""
     try:
@@ -116,7 +127,7 @@ def estimate_cell_seconds(
     if machine is None:
         from scns.train.engine import resolve_device
 
-        machine = Machine.current(resolve_device(config.train.device).type)
+        machine = current_machine(resolve_device(config.train.device).type)
     # epochs trained count only with the checkpoint they resume from (without it the run starts over)
     resumes = RunDir(run_dir).last_checkpoint.is_file()
     done = len(read_metrics(run_dir)) if resumes else 0
